@@ -1,0 +1,66 @@
+# Sealpost build. `make run` and `make test` are the two commands a user needs.
+# Release objects go to build/, the ASan+UBSan build used by tests to build/asan/.
+
+PKGS      := libevent libevent_openssl libevent_pthreads sqlite3 libargon2 openssl
+CC        ?= cc
+WARN      := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+BASEFLAGS := -std=gnu17 -g -D_GNU_SOURCE -Isrc $(WARN) $(shell pkg-config --cflags $(PKGS))
+LIBS      := $(shell pkg-config --libs $(PKGS)) -lpthread
+SANFLAGS  := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CFLAGS    ?= -O2
+PYTHON    := /usr/bin/python3
+
+MODULES   := lib net store directory mta smtp pop3 cli
+SRCS      := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
+LIB_SRCS  := $(filter-out src/cli/main.c,$(SRCS))
+OBJS      := $(SRCS:src/%.c=build/obj/%.o)
+ASAN_OBJS := $(SRCS:src/%.c=build/asan/obj/%.o)
+ASAN_LIB_OBJS := $(LIB_SRCS:src/%.c=build/asan/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
+HEADERS   := $(wildcard src/*/*.h)
+
+.PHONY: all run test unit integration bench deps clean asan
+all: build/sealpost
+
+deps:
+	@sh scripts/deps
+
+build/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -c $< -o $@
+
+build/sealpost: $(OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+
+build/asan/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
+
+build/asan/sealpost: $(ASAN_OBJS)
+	$(CC) $(SANFLAGS) $^ -o $@ $(LIBS)
+
+build/asan/tests/%: tests/unit/%.c $(ASAN_LIB_OBJS) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(SANFLAGS) $< $(ASAN_LIB_OBJS) -o $@ $(LIBS) -lcmocka
+
+asan: build/asan/sealpost
+
+run: deps build/sealpost
+	@sh scripts/demo
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: build/asan/sealpost
+	SEALPOST_BIN=$(CURDIR)/build/asan/sealpost $(PYTHON) -m pytest -q tests/integration
+
+test: deps
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+bench: deps build/sealpost
+	$(PYTHON) bench/smtp_ingest
+
+clean:
+	rm -rf build

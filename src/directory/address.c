@@ -1,0 +1,156 @@
+/* address: splitting and resolving addresses and DNs to directory recipients. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "directory.h"
+
+int directory_address_split(const char *address, char **local_r, char **domain_r)
+{
+	const char *at = strrchr(address, '@');
+	size_t len = strlen(address);
+
+	if (at == NULL || at == address || at[1] == '\0' || len > DIRECTORY_ADDRESS_MAX)
+		return -1;
+	if ((size_t)(at - address) > 64)
+		return -1;
+	for (const char *p = at + 1; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (!(c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '[' || c == ']' ||
+		      c == ':'))
+			return -1;
+	}
+	*local_r = xstrndup(address, (size_t)(at - address));
+	*domain_r = xstrdup(at + 1);
+	str_lower(*domain_r);
+	return 0;
+}
+
+/* Splits "key=value" and checks the key, case-insensitively. */
+static char *dn_component(char *part, const char *key)
+{
+	size_t klen = strlen(key);
+
+	part = str_trim(part);
+	if (strncasecmp(part, key, klen) != 0 || part[klen] != '=')
+		return NULL;
+	return part + klen + 1;
+}
+
+static int dn_parse_x500(char *copy, char **org_r, char **site_r, char **cn_r)
+{
+	char *parts[5] = { 0 };
+	int n = 0;
+	char *save = NULL;
+
+	for (char *tok = strtok_r(copy + 1, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		if (n == 4)
+			return -1;
+		parts[n++] = tok;
+	}
+	if (n != 4)
+		return -1;
+	char *org = dn_component(parts[0], "o"), *site = dn_component(parts[1], "ou");
+	char *container = dn_component(parts[2], "cn"), *cn = dn_component(parts[3], "cn");
+	if (!org || !site || !container || !cn || !str_ieq(container, "Recipients"))
+		return -1;
+	*org_r = xstrdup(org);
+	*site_r = xstrdup(site);
+	*cn_r = xstrdup(cn);
+	return 0;
+}
+
+static int dn_parse_ldap(char *copy, char **org_r, char **site_r, char **cn_r)
+{
+	char *parts[5] = { 0 };
+	int n = 0;
+	char *save = NULL;
+
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (n == 4)
+			return -1;
+		parts[n++] = tok;
+	}
+	if (n != 4)
+		return -1;
+	char *cn = dn_component(parts[0], "cn"), *container = dn_component(parts[1], "cn");
+	char *site = dn_component(parts[2], "ou"), *org = dn_component(parts[3], "o");
+	if (!org || !site || !container || !cn || !str_ieq(container, "Recipients"))
+		return -1;
+	*org_r = xstrdup(org);
+	*site_r = xstrdup(site);
+	*cn_r = xstrdup(cn);
+	return 0;
+}
+
+bool directory_is_dn(const char *text)
+{
+	return text[0] == '/' || str_istarts(text, "cn=");
+}
+
+int directory_dn_parse(const char *dn, char **org_r, char **site_r, char **cn_r)
+{
+	char *copy = xstrdup(dn);
+	int rc = -1;
+
+	/* Escaped separators are not used in our names; refuse them rather than guess. */
+	if (strchr(dn, '\\') == NULL && strlen(dn) < 1024)
+		rc = dn[0] == '/' ? dn_parse_x500(copy, org_r, site_r, cn_r)
+				  : dn_parse_ldap(copy, org_r, site_r, cn_r);
+	free(copy);
+	return rc;
+}
+
+char *directory_dn_x500(const char *org, const char *site, const char *cn)
+{
+	return xasprintf("/o=%s/ou=%s/cn=Recipients/cn=%s", org, site, cn);
+}
+
+char *directory_dn_ldap(const char *org, const char *site, const char *cn)
+{
+	return xasprintf("cn=%s,cn=Recipients,ou=%s,o=%s", cn, site, org);
+}
+
+char *directory_address_of(const struct store_recipient *r)
+{
+	return xasprintf("%s@%s", r->local_part, r->domain);
+}
+
+static int resolve_dn(store_t *store, const char *dn, struct store_recipient *r)
+{
+	char *org = NULL, *site = NULL, *cn = NULL, *our_org = NULL;
+	int64_t site_id;
+	int rc = 0;
+
+	if (directory_dn_parse(dn, &org, &site, &cn) < 0)
+		return 0;
+	if (store_org_name(store, &our_org) == 1 && str_ieq(org, our_org) &&
+	    store_site_find(store, site, &site_id) == 1)
+		rc = store_recipient_by_cn(store, site_id, cn, r);
+	free(org);
+	free(site);
+	free(cn);
+	free(our_org);
+	return rc;
+}
+
+int directory_resolve(store_t *store, const char *address_or_dn, struct store_recipient *r)
+{
+	char *local, *domain, *plus;
+	int rc;
+
+	if (directory_is_dn(address_or_dn))
+		return resolve_dn(store, address_or_dn, r);
+	if (directory_address_split(address_or_dn, &local, &domain) < 0)
+		return 0;
+	rc = store_recipient_by_address(store, local, domain, r);
+	/* user+tag@domain reaches user@domain unless user+tag exists itself. */
+	if (rc == 0 && (plus = strchr(local, '+')) != NULL && plus != local) {
+		*plus = '\0';
+		rc = store_recipient_by_address(store, local, domain, r);
+	}
+	free(local);
+	free(domain);
+	return rc;
+}

@@ -1,0 +1,150 @@
+/* store: the only module that speaks SQL or touches blob segments.
+ * A store_t is one SQLite connection plus open segment files, used by one thread.
+ * All writes of mail go through the store_writer_t, a single thread that
+ * group-commits: one fdatasync and one COMMIT serve every job queued meanwhile.
+ * The store knows nothing of protocols. */
+#ifndef SEALPOST_STORE_H
+#define SEALPOST_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/lib.h"
+
+typedef struct store store_t;
+typedef struct store_tx store_tx_t;
+typedef struct store_writer store_writer_t;
+
+/* Opens DIR/sealpost.db (creating and migrating it if needed). */
+int store_open(const char *datadir, store_t **store_r, char **err_r);
+void store_close(store_t **store);
+/* Runs fn inside one IMMEDIATE transaction on this connection (for the CLI). */
+int store_transaction(store_t *store, int (*fn)(store_t *, void *), void *arg);
+
+/* ---- organisation, sites, domains ---- */
+int store_org_create(store_t *store, const char *org, int64_t *id_r);
+int store_org_name(store_t *store, char **name_r);
+int store_site_create(store_t *store, const char *site, int64_t *id_r);
+/* Returns 1 found, 0 not, -1 error. */
+int store_site_find(store_t *store, const char *site, int64_t *id_r);
+int store_site_name(store_t *store, int64_t site_id, char **name_r);
+int store_domain_add(store_t *store, const char *domain, int64_t site_id);
+/* Returns 1 if DOMAIN is one we accept mail for, 0 if not, -1 error. */
+int store_domain_is_local(store_t *store, const char *domain);
+int store_domain_first(store_t *store, char **domain_r, int64_t *site_r);
+
+/* ---- recipients (users, aliases, groups) ---- */
+enum store_rcpt_kind { STORE_RCPT_USER, STORE_RCPT_ALIAS, STORE_RCPT_GROUP };
+struct store_recipient {
+	int64_t id;
+	char *guid; /* permanent; never changes with names */
+	enum store_rcpt_kind kind;
+	int64_t site_id;
+	char *cn;
+	char *local_part;
+	char *domain;
+	char *display_name;
+	char *role;
+	char *password_hash; /* NULL if none */
+	char *target;        /* aliases only */
+	bool hidden;
+};
+void store_recipient_clear(struct store_recipient *r);
+/* Adds r (id and guid are assigned); for users also creates the special-use mailboxes. */
+int store_recipient_add(store_t *store, struct store_recipient *r, char **err_r);
+/* Return 1 found (r filled), 0 not found, -1 error. */
+int store_recipient_by_address(store_t *store, const char *local_part, const char *domain,
+			       struct store_recipient *r);
+int store_recipient_by_cn(store_t *store, int64_t site_id, const char *cn,
+			  struct store_recipient *r);
+int store_recipient_by_id(store_t *store, int64_t id, struct store_recipient *r);
+typedef void store_recipient_cb(const struct store_recipient *r, void *arg);
+int store_recipient_foreach(store_t *store, store_recipient_cb *cb, void *arg);
+int store_recipient_remove(store_t *store, int64_t id);
+int store_recipient_set_password(store_t *store, int64_t id, const char *hash);
+int store_group_add_member(store_t *store, int64_t group_id, const char *address);
+/* Calls cb for every member address of the group. */
+int store_group_members(store_t *store, int64_t group_id,
+			void (*cb)(const char *address, void *arg), void *arg);
+
+/* ---- mailboxes and messages (reads; any thread with its own store_t) ---- */
+enum store_flag {
+	STORE_FLAG_SEEN = 1,
+	STORE_FLAG_ANSWERED = 2,
+	STORE_FLAG_FLAGGED = 4,
+	STORE_FLAG_DELETED = 8,
+	STORE_FLAG_DRAFT = 16,
+};
+struct store_mailbox {
+	int64_t id;
+	int64_t owner_id;
+	char *name;
+	char *special_use;
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+};
+struct store_message_ref {
+	uint32_t uid;
+	int64_t message_id;
+	char msgid[33];
+	int64_t segment;
+	int64_t offset;
+	int64_t size;
+	unsigned flags;
+};
+int store_mailbox_by_name(store_t *store, int64_t owner_id, const char *name,
+			  struct store_mailbox *mb);
+void store_mailbox_clear(struct store_mailbox *mb);
+/* Every message of the mailbox in UID order; caller frees *refs_r. */
+int store_mailbox_messages(store_t *store, int64_t mailbox_id,
+			   struct store_message_ref **refs_r, size_t *count_r);
+/* Reads len bytes at off within a stored message; returns bytes read or -1. */
+ssize_t store_message_read(store_t *store, const struct store_message_ref *ref,
+			   uint64_t off, void *buf, size_t len);
+
+/* ---- remote queue ---- */
+struct store_queue_entry {
+	int64_t id;
+	char msgid[33];
+	char *sender;
+	char *recipient;
+	char *state;
+	int attempts;
+	int64_t created_at;
+	int64_t size;
+};
+int store_queue_foreach(store_t *store, void (*cb)(const struct store_queue_entry *, void *),
+			void *arg);
+
+/* ---- the writer thread: group commit ---- */
+/* A delivery: the stored bytes once, referenced from every mailbox and queue row. */
+struct store_delivery {
+	const char *bytes; /* exactly what is stored: our trace header + the message */
+	size_t len;
+	const char *msgid; /* stable server-wide id, 32 hex chars at most */
+	const char *sender;
+	const int64_t *user_ids; /* INBOX of each receives the message */
+	size_t user_count;
+	char *const *remote; /* addresses queued for remote delivery */
+	size_t remote_count;
+};
+/* Job work runs on the writer thread inside the batch transaction. */
+typedef int store_job_fn(store_tx_t *tx, void *arg);
+/* Completion runs on the writer thread after the batch is durable (ok=1) or
+ * failed (ok=0). It must be quick: post the result to your own thread. */
+typedef void store_done_fn(void *arg, int ok);
+
+int store_writer_start(const char *datadir, store_writer_t **w_r, char **err_r);
+/* Finishes every queued job, then stops the thread. */
+void store_writer_stop(store_writer_t **w);
+void store_writer_submit(store_writer_t *w, store_job_fn *job, store_done_fn *done, void *arg);
+
+/* Job bodies, for use inside a store_job_fn. */
+int store_tx_deliver(store_tx_t *tx, const struct store_delivery *d);
+/* Removes the given UIDs from a mailbox (POP3 DELE at QUIT, IMAP EXPUNGE). */
+int store_tx_expunge(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, size_t count);
+
+#endif

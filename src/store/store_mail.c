@@ -1,0 +1,295 @@
+/* store_mail: messages, mailboxes and the remote queue. A message's bytes are kept
+ * once (content-addressed by SHA-256) however many mailboxes and queue rows refer
+ * to it; reads are pread of byte ranges, never a re-serialisation. */
+#include <errno.h>
+#include <stdio.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store_private.h"
+
+static int blob_find_or_append(store_tx_t *tx, const void *bytes, size_t len, int64_t *blob_r)
+{
+	static const char find_sql[] = "SELECT id FROM blobs WHERE sha256 = ?1";
+	static const char insert_sql[] =
+		"INSERT INTO blobs(sha256, segment, offset, length) VALUES(?1, ?2, ?3, ?4)";
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	sqlite3_stmt *st;
+	int64_t offset;
+
+	SHA256(bytes, len, digest);
+	if ((st = store_stmt(tx->store, find_sql)) == NULL)
+		return -1;
+	sqlite3_bind_blob(st, 1, digest, sizeof(digest), SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*blob_r = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		return 0;
+	}
+	sqlite3_reset(st);
+	if (store_segment_append(tx, bytes, len, &offset) < 0)
+		return -1;
+	if ((st = store_stmt(tx->store, insert_sql)) == NULL)
+		return -1;
+	sqlite3_bind_blob(st, 1, digest, sizeof(digest), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, tx->segment_id);
+	sqlite3_bind_int64(st, 3, offset);
+	sqlite3_bind_int64(st, 4, (int64_t)len);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return -1;
+	*blob_r = sqlite3_last_insert_rowid(tx->store->db);
+	return 0;
+}
+
+static int message_insert(store_tx_t *tx, const struct store_delivery *d, int64_t blob_id,
+			  int64_t *message_r)
+{
+	static const char sql[] =
+		"INSERT INTO messages(msgid, thread_id, blob_id, sender, received_at)"
+		" VALUES(?1, ?1, ?2, ?3, ?4)";
+	sqlite3_stmt *st = store_stmt(tx->store, sql);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, d->msgid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, blob_id);
+	sqlite3_bind_text(st, 3, d->sender, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (int64_t)time(NULL));
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return -1;
+	*message_r = sqlite3_last_insert_rowid(tx->store->db);
+	return 0;
+}
+
+static int mailbox_append(store_tx_t *tx, int64_t owner_id, int64_t message_id)
+{
+	static const char bump_sql[] =
+		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
+		" WHERE owner_id = ?1 AND name = 'INBOX' RETURNING id, uidnext - 1, highestmodseq";
+	static const char insert_sql[] =
+		"INSERT INTO mailbox_messages(mailbox_id, uid, message_id, modseq, internal_date)"
+		" VALUES(?1, ?2, ?3, ?4, ?5)";
+	sqlite3_stmt *st = store_stmt(tx->store, bump_sql);
+	int64_t mailbox_id, uid, modseq;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, owner_id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		log_warnx("store: no INBOX for recipient id=%lld", (long long)owner_id);
+		sqlite3_reset(st);
+		return -1;
+	}
+	mailbox_id = sqlite3_column_int64(st, 0);
+	uid = sqlite3_column_int64(st, 1);
+	modseq = sqlite3_column_int64(st, 2);
+	sqlite3_reset(st);
+	if ((st = store_stmt(tx->store, insert_sql)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	sqlite3_bind_int64(st, 2, uid);
+	sqlite3_bind_int64(st, 3, message_id);
+	sqlite3_bind_int64(st, 4, modseq);
+	sqlite3_bind_int64(st, 5, (int64_t)time(NULL));
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
+static int queue_insert(store_tx_t *tx, int64_t message_id, const char *recipient)
+{
+	static const char sql[] =
+		"INSERT INTO queue(message_id, recipient, next_attempt, created_at)"
+		" VALUES(?1, ?2, ?3, ?3)";
+	sqlite3_stmt *st = store_stmt(tx->store, sql);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, message_id);
+	sqlite3_bind_text(st, 2, recipient, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)time(NULL));
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
+int store_tx_deliver(store_tx_t *tx, const struct store_delivery *d)
+{
+	int64_t blob_id, message_id;
+
+	if (blob_find_or_append(tx, d->bytes, d->len, &blob_id) < 0 ||
+	    message_insert(tx, d, blob_id, &message_id) < 0)
+		goto fail;
+	for (size_t i = 0; i < d->user_count; i++)
+		if (mailbox_append(tx, d->user_ids[i], message_id) < 0)
+			goto fail;
+	for (size_t i = 0; i < d->remote_count; i++)
+		if (queue_insert(tx, message_id, d->remote[i]) < 0)
+			goto fail;
+	return 0;
+fail:
+	log_warnx("store: delivery failed msgid=%s error=\"%s\"", d->msgid,
+		  sqlite3_errmsg(tx->store->db));
+	return -1;
+}
+
+/* Drops the message row once no mailbox or queue entry refers to it. Its bytes stay
+ * in the segment until compaction reclaims them. */
+static int message_release(store_tx_t *tx, int64_t message_id)
+{
+	static const char sql[] =
+		"DELETE FROM messages WHERE id = ?1"
+		" AND NOT EXISTS(SELECT 1 FROM mailbox_messages WHERE message_id = ?1)"
+		" AND NOT EXISTS(SELECT 1 FROM queue WHERE message_id = ?1)";
+	sqlite3_stmt *st = store_stmt(tx->store, sql);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, message_id);
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
+int store_tx_expunge(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, size_t count)
+{
+	static const char del_sql[] =
+		"DELETE FROM mailbox_messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING message_id";
+	static const char bump_sql[] =
+		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1";
+	sqlite3_stmt *st;
+
+	for (size_t i = 0; i < count; i++) {
+		int64_t message_id = -1;
+		if ((st = store_stmt(tx->store, del_sql)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, mailbox_id);
+		sqlite3_bind_int64(st, 2, uids[i]);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			message_id = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		if (message_id >= 0 && message_release(tx, message_id) < 0)
+			return -1;
+	}
+	if ((st = store_stmt(tx->store, bump_sql)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
+void store_mailbox_clear(struct store_mailbox *mb)
+{
+	x_free(&mb->name);
+	x_free(&mb->special_use);
+}
+
+int store_mailbox_by_name(store_t *store, int64_t owner_id, const char *name,
+			  struct store_mailbox *mb)
+{
+	static const char sql[] =
+		"SELECT id, owner_id, name, special_use, uidvalidity, uidnext, highestmodseq"
+		" FROM mailboxes WHERE owner_id = ?1 AND name = ?2";
+	sqlite3_stmt *st = store_stmt(store, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, owner_id);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
+	mb->id = sqlite3_column_int64(st, 0);
+	mb->owner_id = sqlite3_column_int64(st, 1);
+	mb->name = store_column_dup(st, 2);
+	mb->special_use = store_column_dup(st, 3);
+	mb->uidvalidity = (uint32_t)sqlite3_column_int64(st, 4);
+	mb->uidnext = (uint32_t)sqlite3_column_int64(st, 5);
+	mb->highestmodseq = (uint64_t)sqlite3_column_int64(st, 6);
+	sqlite3_reset(st);
+	return 1;
+}
+
+int store_mailbox_messages(store_t *store, int64_t mailbox_id,
+			   struct store_message_ref **refs_r, size_t *count_r)
+{
+	static const char sql[] =
+		"SELECT mm.uid, m.id, m.msgid, b.segment, b.offset, b.length, mm.flags"
+		" FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id"
+		" JOIN blobs b ON b.id = m.blob_id WHERE mm.mailbox_id = ?1 ORDER BY mm.uid";
+	sqlite3_stmt *st = store_stmt(store, sql);
+	struct store_message_ref *refs = NULL;
+	size_t count = 0, cap = 0;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (count == cap) {
+			cap = cap ? cap * 2 : 64;
+			refs = xrealloc(refs, cap * sizeof(*refs));
+		}
+		struct store_message_ref *r = &refs[count++];
+		r->uid = (uint32_t)sqlite3_column_int64(st, 0);
+		r->message_id = sqlite3_column_int64(st, 1);
+		snprintf(r->msgid, sizeof(r->msgid), "%s", (const char *)sqlite3_column_text(st, 2));
+		r->segment = sqlite3_column_int64(st, 3);
+		r->offset = sqlite3_column_int64(st, 4);
+		r->size = sqlite3_column_int64(st, 5);
+		r->flags = (unsigned)sqlite3_column_int(st, 6);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(refs);
+		return -1;
+	}
+	*refs_r = refs;
+	*count_r = count;
+	return 0;
+}
+
+ssize_t store_message_read(store_t *store, const struct store_message_ref *ref, uint64_t off,
+			   void *buf, size_t len)
+{
+	int fd = store_segment_fd(store, ref->segment);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	if (off >= (uint64_t)ref->size)
+		return 0;
+	if (len > (uint64_t)ref->size - off)
+		len = (size_t)((uint64_t)ref->size - off);
+	do
+		n = pread(fd, buf, len, ref->offset + (off_t)off);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+int store_queue_foreach(store_t *store, void (*cb)(const struct store_queue_entry *, void *),
+			void *arg)
+{
+	static const char sql[] =
+		"SELECT q.id, m.msgid, m.sender, q.recipient, q.state, q.attempts, q.created_at,"
+		" b.length FROM queue q JOIN messages m ON m.id = q.message_id"
+		" JOIN blobs b ON b.id = m.blob_id ORDER BY q.id";
+	sqlite3_stmt *st = store_stmt(store, sql);
+	struct store_queue_entry e;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		e.id = sqlite3_column_int64(st, 0);
+		snprintf(e.msgid, sizeof(e.msgid), "%s", (const char *)sqlite3_column_text(st, 1));
+		e.sender = (char *)sqlite3_column_text(st, 2);
+		e.recipient = (char *)sqlite3_column_text(st, 3);
+		e.state = (char *)sqlite3_column_text(st, 4);
+		e.attempts = sqlite3_column_int(st, 5);
+		e.created_at = sqlite3_column_int64(st, 6);
+		e.size = sqlite3_column_int64(st, 7);
+		cb(&e, arg);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
