@@ -28,14 +28,14 @@ deps:
 
 build/obj/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -c $< -o $@
+	@echo "CC $<"; $(CC) $(BASEFLAGS) $(CFLAGS) -c $< -o $@
 
 build/sealpost: $(OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
 
 build/asan/obj/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
+	@echo "CC [asan] $<"; $(CC) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
 
 build/asan/sealpost: $(ASAN_OBJS)
 	$(CC) $(SANFLAGS) $^ -o $@ $(LIBS)

@@ -154,3 +154,18 @@ int directory_resolve(store_t *store, const char *address_or_dn, struct store_re
 	free(domain);
 	return rc;
 }
+
+int directory_dns_of(store_t *store, const struct store_recipient *r, char **x500_r, char **ldap_r)
+{
+	char *org = NULL, *site = NULL;
+	int rc = -1;
+
+	if (store_org_name(store, &org) == 1 && store_site_name(store, r->site_id, &site) == 1) {
+		*x500_r = directory_dn_x500(org, site, r->cn);
+		*ldap_r = directory_dn_ldap(org, site, r->cn);
+		rc = 0;
+	}
+	free(org);
+	free(site);
+	return rc;
+}

@@ -20,6 +20,9 @@ char *directory_dn_x500(const char *org, const char *site, const char *cn);
 char *directory_dn_ldap(const char *org, const char *site, const char *cn);
 bool directory_is_dn(const char *text);
 
+/* Both DNs of a recipient (caller frees). Returns 0 or -1. */
+int directory_dns_of(store_t *store, const struct store_recipient *r, char **x500_r, char **ldap_r);
+
 /* Finds a recipient by address (with +subaddress fallback) or by either DN form.
  * Returns 1 found, 0 not found, -1 error. */
 int directory_resolve(store_t *store, const char *address_or_dn, struct store_recipient *r);

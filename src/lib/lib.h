@@ -119,4 +119,11 @@ void id_random_hex(char *buf, size_t nbytes);
 void time_rfc5322(char *buf, size_t size);
 int64_t time_now_ms(void);
 
+/* ---- base64 (OpenSSL EVP) and SASL PLAIN (RFC 4616) ---- */
+/* Decodes strict base64; returns 0 or -1 (bad input). out is NUL-terminated. */
+int base64_decode(const char *in, size_t len, str_t *out);
+void base64_encode(const void *in, size_t len, str_t *out);
+/* Splits "authzid NUL authcid NUL passwd"; an authzid other than authcid is refused. */
+int sasl_plain_split(const str_t *decoded, const char **authcid_r, const char **passwd_r);
+
 #endif

@@ -25,7 +25,7 @@ static const char *const migrations[] = {
 	" address TEXT NOT NULL COLLATE NOCASE, PRIMARY KEY(group_id, address));"
 	"CREATE TABLE segments(id INTEGER PRIMARY KEY, length INTEGER NOT NULL);"
 	"CREATE TABLE blobs(id INTEGER PRIMARY KEY, sha256 BLOB NOT NULL UNIQUE,"
-	" segment INTEGER NOT NULL REFERENCES segments(id), offset INTEGER NOT NULL,"
+	" segment INTEGER NOT NULL, offset INTEGER NOT NULL,"
 	" length INTEGER NOT NULL);"
 	"CREATE TABLE messages(id INTEGER PRIMARY KEY, msgid TEXT NOT NULL UNIQUE,"
 	" thread_id TEXT NOT NULL, blob_id INTEGER NOT NULL REFERENCES blobs(id),"

@@ -33,6 +33,8 @@ int store_site_name(store_t *store, int64_t site_id, char **name_r);
 int store_domain_add(store_t *store, const char *domain, int64_t site_id);
 /* Returns 1 if DOMAIN is one we accept mail for, 0 if not, -1 error. */
 int store_domain_is_local(store_t *store, const char *domain);
+/* The site a domain belongs to: 1 found, 0 not ours, -1 error. site_r may be NULL. */
+int store_domain_site(store_t *store, const char *domain, int64_t *site_r);
 int store_domain_first(store_t *store, char **domain_r, int64_t *site_r);
 
 /* ---- recipients (users, aliases, groups) ---- */

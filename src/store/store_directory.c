@@ -96,17 +96,24 @@ int store_domain_add(store_t *store, const char *domain, int64_t site_id)
 	return step_done(st);
 }
 
-int store_domain_is_local(store_t *store, const char *domain)
+int store_domain_site(store_t *store, const char *domain, int64_t *site_r)
 {
-	sqlite3_stmt *st = store_stmt(store, "SELECT 1 FROM domains WHERE name = ?1");
+	sqlite3_stmt *st = store_stmt(store, "SELECT site_id FROM domains WHERE name = ?1");
 	int rc;
 
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && site_r != NULL)
+		*site_r = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_domain_is_local(store_t *store, const char *domain)
+{
+	return store_domain_site(store, domain, NULL);
 }
 
 int store_domain_first(store_t *store, char **domain_r, int64_t *site_r)

@@ -1,0 +1,96 @@
+/* cmd_user: `sealpost user add|list|show|remove|passwd`. Wherever an address is
+ * taken, either DN form is taken too. Also holds what alias and group share:
+ * creating a recipient in the site of its domain, and showing one. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "directory/directory.h"
+
+static const char usage_text[] =
+	"usage: sealpost user add ADDRESS --password-stdin [--name \"Display Name\"] [--role user|admin|journal-officer] [--hidden]\n"
+	"       sealpost user list\n"
+	"       sealpost user show ADDRESS|DN\n"
+	"       sealpost user remove ADDRESS|DN\n"
+	"       sealpost user passwd ADDRESS|DN --password-stdin\n"
+	"Every form takes --data DIR (default $SEALPOST_DATA, then ./sealpost-data).\n";
+
+static int user_add(store_t *store, const struct cli_recipient_options *o)
+{
+	struct store_recipient r = { .kind = STORE_RCPT_USER };
+	char *password;
+	int rc;
+
+	if (!o->password_stdin)
+		return cli_error("user add needs --password-stdin");
+	if ((password = cli_read_password_stdin()) == NULL)
+		return cli_error("no password on standard input");
+	r.display_name = xstrdup(o->name ? o->name : "");
+	r.role = xstrdup(o->role ? o->role : "user");
+	r.hidden = o->hidden;
+	r.password_hash = directory_password_hash(password);
+	explicit_bzero(password, strlen(password));
+	free(password);
+	rc = cli_recipient_create(store, o->target, &r);
+	if (rc == 0)
+		printf("added user %s@%s\n", r.local_part, r.domain);
+	store_recipient_clear(&r);
+	return rc;
+}
+
+static int user_passwd(store_t *store, const struct cli_recipient_options *o)
+{
+	struct store_recipient r = { 0 };
+	char *password, *hash;
+	int rc = 1;
+
+	if (!o->password_stdin)
+		return cli_error("user passwd needs --password-stdin");
+	if (cli_recipient_find(store, o->target, STORE_RCPT_USER, &r) < 0)
+		return 1;
+	if ((password = cli_read_password_stdin()) == NULL) {
+		cli_error("no password on standard input");
+	} else {
+		hash = directory_password_hash(password);
+		if (store_recipient_set_password(store, r.id, hash) < 0)
+			cli_error("cannot store the password");
+		else
+			rc = 0;
+		explicit_bzero(password, strlen(password));
+		free(password);
+		free(hash);
+	}
+	store_recipient_clear(&r);
+	return rc;
+}
+
+int cmd_user(int argc, char **argv)
+{
+	struct cli_recipient_options o = { 0 };
+	store_t *store;
+	int rc;
+
+	if (cli_wants_help(argc, argv))
+		return fputs(usage_text, stdout), 0;
+	if (cli_recipient_parse(argc, argv, &o) < 0)
+		return fputs(usage_text, stderr), 2;
+	if ((store = cli_open_store(cli_data_dir(o.data))) == NULL)
+		return 1;
+	if (strcmp(o.verb, "add") == 0 && o.target)
+		rc = user_add(store, &o);
+	else if (strcmp(o.verb, "list") == 0 && !o.target)
+		rc = cli_recipient_list(store, STORE_RCPT_USER);
+	else if (strcmp(o.verb, "show") == 0 && o.target)
+		rc = cli_recipient_show(store, o.target, STORE_RCPT_USER);
+	else if (strcmp(o.verb, "remove") == 0 && o.target)
+		rc = cli_recipient_remove(store, o.target, STORE_RCPT_USER);
+	else if (strcmp(o.verb, "passwd") == 0 && o.target)
+		rc = user_passwd(store, &o);
+	else
+		rc = (fputs(usage_text, stderr), 2);
+	store_close(&store);
+	cli_recipient_options_free(&o);
+	return rc;
+}

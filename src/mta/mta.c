@@ -1,0 +1,203 @@
+/* mta: the pipeline. Stages run in order for every message: accept (loop check,
+ * trace header), route (expand every recipient once, split local and remote),
+ * deliver (one writer job: blob once, INBOX rows, queue rows). */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "directory/directory.h"
+#include "mta.h"
+
+struct mta {
+	net_loop_t *loop;
+	store_t *store;
+	store_writer_t *writer;
+	char *hostname;
+};
+
+struct mta_job {
+	mta_t *mta;
+	str_t bytes;
+	char msgid[33];
+	char *sender;
+	struct directory_expansion route;
+	struct store_delivery delivery;
+	enum mta_result result;
+	mta_done_fn *done;
+	void *arg;
+};
+
+mta_t *mta_new(net_loop_t *loop, store_t *store, store_writer_t *writer, const char *hostname)
+{
+	mta_t *mta = xcalloc(1, sizeof(*mta));
+
+	mta->loop = loop;
+	mta->store = store;
+	mta->writer = writer;
+	mta->hostname = xstrdup(hostname);
+	return mta;
+}
+
+void mta_free(mta_t **mta)
+{
+	if (*mta == NULL)
+		return;
+	free((*mta)->hostname);
+	x_free(mta);
+}
+
+const char *mta_hostname(const mta_t *mta)
+{
+	return mta->hostname;
+}
+
+bool mta_domain_is_local(mta_t *mta, const char *domain)
+{
+	return store_domain_is_local(mta->store, domain) == 1;
+}
+
+enum mta_rcpt_verdict mta_check_recipient(mta_t *mta, const char *address)
+{
+	struct directory_expansion exp = { 0 };
+	char *local, *domain;
+	int local_domain;
+	enum directory_expand_result r;
+
+	if (directory_address_split(address, &local, &domain) < 0)
+		return MTA_RCPT_UNKNOWN;
+	local_domain = store_domain_is_local(mta->store, domain);
+	free(local);
+	free(domain);
+	if (local_domain < 0)
+		return MTA_RCPT_TEMPFAIL;
+	if (local_domain == 0)
+		return MTA_RCPT_REMOTE;
+	r = directory_expand(mta->store, address, &exp);
+	directory_expansion_free(&exp);
+	switch (r) {
+	case DIRECTORY_EXPAND_OK:
+		return MTA_RCPT_LOCAL;
+	case DIRECTORY_EXPAND_UNKNOWN:
+		return MTA_RCPT_UNKNOWN;
+	default:
+		return MTA_RCPT_TEMPFAIL;
+	}
+}
+
+size_t mta_count_received(const char *message, size_t len)
+{
+	size_t count = 0, pos = 0;
+
+	while (pos < len) {
+		const char *line = message + pos;
+		const char *eol = memchr(line, '\n', len - pos);
+		size_t linelen = eol ? (size_t)(eol - line) + 1 : len - pos;
+		if (line[0] == '\r' || line[0] == '\n')
+			break; /* end of the header section */
+		if (linelen >= 9 && strncasecmp(line, "Received:", 9) == 0)
+			count++;
+		pos += linelen;
+	}
+	return count;
+}
+
+/* Helo names are the client's words: keep printable ASCII only, bounded. */
+static void append_sanitised(str_t *out, const char *text, size_t max)
+{
+	for (size_t i = 0; text[i] != '\0' && i < max; i++) {
+		unsigned char c = (unsigned char)text[i];
+		str_append(out, c > 0x20 && c < 0x7f && c != '(' && c != ')' ? &text[i] : "_", 1);
+	}
+}
+
+static void trace_header(mta_t *mta, const struct mta_envelope *env, const char *msgid, str_t *out)
+{
+	char date[64];
+
+	time_rfc5322(date, sizeof(date));
+	str_append_cstr(out, "Received: from ");
+	append_sanitised(out, env->helo && *env->helo ? env->helo : "unknown", 255);
+	str_appendf(out, " ([%s])\r\n\tby %s (Sealpost) with %s id %s\r\n\t(envelope-from <",
+		    env->client_ip, mta->hostname, env->protocol, msgid);
+	append_sanitised(out, env->sender, 256);
+	str_appendf(out, ">);\r\n\t%s\r\n", date);
+}
+
+/* Route: every recipient expanded once into one set of owners and remote addresses. */
+static enum mta_result route(mta_t *mta, const struct mta_envelope *env, struct directory_expansion *out)
+{
+	for (size_t i = 0; i < env->recipient_count; i++) {
+		enum directory_expand_result r = directory_expand(mta->store, env->recipients[i], out);
+		if (r == DIRECTORY_EXPAND_ERROR || r == DIRECTORY_EXPAND_TOO_DEEP)
+			return MTA_TEMPFAIL;
+		if (r == DIRECTORY_EXPAND_UNKNOWN)
+			log_warnx("mta: recipient vanished since RCPT address=%s", env->recipients[i]);
+	}
+	return out->user_count + out->remote_count > 0 ? MTA_OK : MTA_NO_RCPT;
+}
+
+static void job_free(struct mta_job *job)
+{
+	str_free(&job->bytes);
+	free(job->sender);
+	directory_expansion_free(&job->route);
+	free(job);
+}
+
+static void job_finish(void *arg)
+{
+	struct mta_job *job = arg;
+
+	if (job->result == MTA_OK)
+		log_info("mta: delivered msgid=%s size=%zu local=%zu remote=%zu", job->msgid,
+			 job->bytes.len, job->route.user_count, job->route.remote_count);
+	job->done(job->arg, job->result, job->msgid);
+	job_free(job);
+}
+
+static int job_deliver(store_tx_t *tx, void *arg)
+{
+	struct mta_job *job = arg;
+
+	return store_tx_deliver(tx, &job->delivery);
+}
+
+/* Runs on the writer thread: hand the outcome back to the loop. */
+static void job_committed(void *arg, int ok)
+{
+	struct mta_job *job = arg;
+
+	if (!ok)
+		job->result = MTA_TEMPFAIL;
+	net_loop_post(job->mta->loop, job_finish, job);
+}
+
+void mta_submit(mta_t *mta, const struct mta_envelope *env, const char *message, size_t len,
+		mta_done_fn *done, void *arg)
+{
+	struct mta_job *job = xcalloc(1, sizeof(*job));
+
+	job->mta = mta;
+	job->done = done;
+	job->arg = arg;
+	job->sender = xstrdup(env->sender);
+	str_init(&job->bytes);
+	id_random_hex(job->msgid, 16);
+	if (mta_count_received(message, len) >= (size_t)param_get(P_RECEIVED_MAX))
+		job->result = MTA_LOOP;
+	else
+		job->result = route(mta, env, &job->route);
+	if (job->result != MTA_OK) {
+		net_loop_post(mta->loop, job_finish, job);
+		return;
+	}
+	trace_header(mta, env, job->msgid, &job->bytes);
+	str_append(&job->bytes, message, len);
+	job->delivery = (struct store_delivery){
+		.bytes = job->bytes.data, .len = job->bytes.len, .msgid = job->msgid,
+		.sender = job->sender, .user_ids = job->route.users,
+		.user_count = job->route.user_count, .remote = job->route.remote,
+		.remote_count = job->route.remote_count,
+	};
+	store_writer_submit(mta->writer, job_deliver, job_committed, job);
+}

@@ -1,0 +1,55 @@
+/* mta: the one pipeline every message goes through, whatever brought it in:
+ * accept (trace header, loop check) -> route (aliases, lists, duplicates, local vs
+ * remote) -> deliver (local mailboxes and the remote queue in one durable commit).
+ * The journal will sit between route and deliver. Runs on the event loop thread;
+ * only the commit runs on the store's writer thread. */
+#ifndef SEALPOST_MTA_H
+#define SEALPOST_MTA_H
+
+#include "lib/lib.h"
+#include "net/net.h"
+#include "store/store.h"
+
+typedef struct mta mta_t;
+
+mta_t *mta_new(net_loop_t *loop, store_t *store, store_writer_t *writer, const char *hostname);
+void mta_free(mta_t **mta);
+const char *mta_hostname(const mta_t *mta);
+
+enum mta_rcpt_verdict {
+	MTA_RCPT_LOCAL,    /* a local recipient that exists */
+	MTA_RCPT_REMOTE,   /* another domain: relay, if the client may */
+	MTA_RCPT_UNKNOWN,  /* a local domain, but nobody by that name */
+	MTA_RCPT_TEMPFAIL, /* the directory could not be read */
+};
+enum mta_rcpt_verdict mta_check_recipient(mta_t *mta, const char *address);
+/* 1 if the domain of ADDRESS is one of ours. */
+bool mta_domain_is_local(mta_t *mta, const char *domain);
+
+struct mta_envelope {
+	const char *sender; /* "" for the null sender */
+	char *const *recipients;
+	size_t recipient_count;
+	const char *helo;
+	const char *client_ip;
+	const char *auth_user; /* NULL if not authenticated */
+	const char *protocol;  /* "ESMTP", "ESMTPS", "ESMTPSA", ... (RFC 3848) */
+};
+
+enum mta_result {
+	MTA_OK,
+	MTA_TEMPFAIL,  /* 451: try again later */
+	MTA_LOOP,      /* 554 5.4.6: too many Received headers */
+	MTA_NO_RCPT,   /* 554 5.5.1: nothing left to deliver to */
+};
+typedef void mta_done_fn(void *arg, enum mta_result result, const char *msgid);
+
+/* Submits a message (without our trace header). done runs later on the loop thread,
+ * after the message is durable (MTA_OK) or has failed; never before mta_submit returns. */
+void mta_submit(mta_t *mta, const struct mta_envelope *env, const char *message, size_t len,
+		mta_done_fn *done, void *arg);
+
+/* Number of Received header fields in the header section of a message. */
+size_t mta_count_received(const char *message, size_t len);
+
+#endif

@@ -1,0 +1,80 @@
+/* net: the event loop, listeners and connections. libevent and OpenSSL types stay
+ * behind this header: protocol code sees a conn_t with one callback (readable,
+ * drained, timeout, closed), bounded line reads, and STARTTLS. */
+#ifndef SEALPOST_NET_H
+#define SEALPOST_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/lib.h"
+
+typedef struct net_loop net_loop_t;
+typedef struct net_timer net_timer_t;
+typedef struct net_tls net_tls_t;
+typedef struct conn conn_t;
+
+/* ---- loop ---- */
+net_loop_t *net_loop_new(void);
+void net_loop_free(net_loop_t **loop);
+void net_loop_run(net_loop_t *loop);
+void net_loop_exit(net_loop_t *loop);
+/* Thread-safe: runs fn(arg) on the loop's thread soon. */
+void net_loop_post(net_loop_t *loop, void (*fn)(void *), void *arg);
+void net_loop_on_signal(net_loop_t *loop, int signo, void (*fn)(void *), void *arg);
+net_timer_t *net_timer_new(net_loop_t *loop, void (*fn)(void *), void *arg);
+void net_timer_start(net_timer_t *t, int milliseconds);
+void net_timer_free(net_timer_t **t);
+
+/* ---- TLS ---- */
+net_tls_t *net_tls_server_new(const char *cert_path, const char *key_path, char **err_r);
+void net_tls_free(net_tls_t **tls);
+/* Makes a self-signed RSA certificate for HOSTNAME (key file mode 0600). */
+int net_tls_make_self_signed(const char *cert_path, const char *key_path, const char *hostname,
+			     char **err_r);
+
+/* ---- listeners ---- */
+typedef void net_accept_fn(conn_t *conn, void *arg);
+/* Listens on host:port; implicit_tls non-NULL makes every connection TLS at once. */
+int net_listen(net_loop_t *loop, const char *host, int port, net_tls_t *implicit_tls,
+	       net_accept_fn *accept_fn, void *arg, char **err_r);
+/* Stops accepting on every listener (open connections go on). */
+void net_listeners_close(net_loop_t *loop);
+/* Parses "HOST:PORT" or "[V6]:PORT". */
+int net_parse_hostport(const char *text, char **host_r, int *port_r);
+size_t net_conn_count(net_loop_t *loop);
+
+/* ---- connections ---- */
+enum conn_event { CONN_READABLE, CONN_DRAINED, CONN_TIMEOUT, CONN_CLOSED };
+/* After CONN_CLOSED the conn is freed: the handler must forget it. */
+typedef void conn_cb(conn_t *conn, enum conn_event event, void *arg);
+
+enum conn_line { CONN_LINE_OK, CONN_LINE_NONE, CONN_LINE_TOO_LONG };
+
+void conn_set_handler(conn_t *conn, conn_cb *cb, void *arg);
+void conn_set_timeout(conn_t *conn, int seconds);
+/* Reads one line of at most max octets (terminator included) into line_r, without
+ * its terminator. *bare_lf_r says whether it ended in LF without CR. After
+ * TOO_LONG the rest of that line is skipped silently. */
+enum conn_line conn_read_line(conn_t *conn, size_t max, str_t *line_r, bool *bare_lf_r);
+/* The first contiguous run of buffered input; conn_drain consumes it. */
+const char *conn_peek(conn_t *conn, size_t *len_r);
+void conn_drain(conn_t *conn, size_t len);
+size_t conn_input_length(conn_t *conn);
+void conn_write(conn_t *conn, const void *data, size_t len);
+void conn_printf(conn_t *conn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+size_t conn_output_length(conn_t *conn);
+/* Stop/resume reading; resuming with input buffered raises CONN_READABLE. */
+void conn_pause_read(conn_t *conn);
+void conn_resume_read(conn_t *conn);
+/* Server side of STARTTLS: discards any input sent ahead (RFC 3207 section 4.2). */
+int conn_start_tls(conn_t *conn, net_tls_t *tls);
+bool conn_is_tls(conn_t *conn);
+const char *conn_tls_version(conn_t *conn);
+const char *conn_peer_ip(conn_t *conn);
+/* Connections now open from this peer's address, this one included. */
+size_t conn_peer_conn_count(conn_t *conn);
+/* Sends what is buffered, then closes; the handler is not called again. */
+void conn_close(conn_t *conn);
+
+#endif

@@ -1,0 +1,76 @@
+/* net_private: structures shared by the net module's files. */
+#ifndef SEALPOST_NET_PRIVATE_H
+#define SEALPOST_NET_PRIVATE_H
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+
+#include "net.h"
+
+#define NET_READ_HIGH_WATER (256 * 1024)
+#define NET_WRITE_LOW_WATER (64 * 1024)
+#define NET_IP_BUCKETS 1024
+
+struct net_post {
+	void (*fn)(void *);
+	void *arg;
+	struct net_post *next;
+};
+
+struct ip_count {
+	char ip[64];
+	size_t count;
+	struct ip_count *next;
+};
+
+struct net_listener {
+	struct evconnlistener *ev;
+	net_tls_t *tls;
+	net_accept_fn *accept_fn;
+	void *arg;
+	net_loop_t *loop;
+	struct net_listener *next;
+};
+
+struct net_loop {
+	struct event_base *base;
+	struct event *post_event;
+	pthread_mutex_t post_lock;
+	struct net_post *posts, **posts_tail;
+	struct net_listener *listeners;
+	struct event **signals;
+	size_t signal_count;
+	struct ip_count *ip_buckets[NET_IP_BUCKETS];
+	size_t conn_count;
+};
+
+struct net_tls {
+	SSL_CTX *ctx;
+};
+
+struct conn {
+	net_loop_t *loop;
+	struct bufferevent *bev;
+	conn_cb *cb;
+	void *arg;
+	char peer_ip[64];
+	bool tls;
+	bool closing;
+	bool skipping_line; /* inside an overlong line: drop input up to its LF */
+	bool read_paused;
+	int timeout;
+	struct event *close_timer;
+	int64_t close_deadline;
+};
+
+conn_t *conn_new(net_loop_t *loop, int fd, const char *peer_ip, net_tls_t *tls);
+void net_ip_count_add(net_loop_t *loop, const char *ip);
+void net_ip_count_remove(net_loop_t *loop, const char *ip);
+size_t net_ip_count_get(net_loop_t *loop, const char *ip);
+
+#endif
