@@ -101,7 +101,9 @@ static void shutdown_poll(void *arg)
 		pop3_server_shutdown(srv->pop3);
 		busy = smtp_server_session_count(srv->smtp) + pop3_server_session_count(srv->pop3);
 	}
-	if (busy == 0) {
+	/* Closing connections get a moment to flush their last reply. */
+	if (busy == 0 && (net_conn_count(srv->loop) == 0 ||
+			  time_now_ms() >= srv->shutdown_deadline + 2000)) {
 		net_loop_exit(srv->loop);
 		return;
 	}

@@ -9,10 +9,16 @@
 
 #include "net_private.h"
 
-static void conn_free(conn_t *conn)
+void conn_free(conn_t *conn)
 {
 	if (conn->close_timer != NULL)
 		event_free(conn->close_timer);
+	if (conn->prev != NULL)
+		conn->prev->next = conn->next;
+	else
+		conn->loop->conns = conn->next;
+	if (conn->next != NULL)
+		conn->next->prev = conn->prev;
 	net_ip_count_remove(conn->loop, conn->peer_ip);
 	conn->loop->conn_count--;
 	bufferevent_free(conn->bev);
@@ -126,6 +132,10 @@ conn_t *conn_new(net_loop_t *loop, int fd, const char *peer_ip, net_tls_t *tls)
 		return NULL;
 	}
 	loop->conn_count++;
+	conn->next = loop->conns;
+	if (loop->conns != NULL)
+		loop->conns->prev = conn;
+	loop->conns = conn;
 	net_ip_count_add(loop, conn->peer_ip);
 	conn_setup_bev(conn);
 	return conn;

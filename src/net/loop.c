@@ -104,6 +104,8 @@ void net_loop_free(net_loop_t **loopp)
 	if (loop == NULL)
 		return;
 	net_listeners_close(loop);
+	while (loop->conns != NULL)
+		conn_free(loop->conns);
 	for (size_t i = 0; i < loop->signal_count; i++) {
 		free(event_get_callback_arg(loop->signals[i]));
 		event_free(loop->signals[i]);

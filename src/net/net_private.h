@@ -46,6 +46,7 @@ struct net_loop {
 	struct event **signals;
 	size_t signal_count;
 	struct ip_count *ip_buckets[NET_IP_BUCKETS];
+	struct conn *conns; /* every open or closing connection */
 	size_t conn_count;
 };
 
@@ -66,8 +67,11 @@ struct conn {
 	int timeout;
 	struct event *close_timer;
 	int64_t close_deadline;
+	struct conn *prev, *next;
 };
 
+/* Frees a connection without telling its handler (the loop is going away). */
+void conn_free(conn_t *conn);
 conn_t *conn_new(net_loop_t *loop, int fd, const char *peer_ip, net_tls_t *tls);
 void net_ip_count_add(net_loop_t *loop, const char *ip);
 void net_ip_count_remove(net_loop_t *loop, const char *ip);

@@ -1,0 +1,120 @@
+"""Delivery through SMTP to users, aliases and nested lists, read back over POP3."""
+import smtplib
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import DOMAIN
+
+
+def send(server, rcpts, body=None, sender="someone@remote.test"):
+    tag = uuid.uuid4().hex
+    msg = (f"From: <{sender}>\r\nTo: undisclosed\r\nSubject: {tag}\r\n\r\n"
+           f"{body or 'hello ' + tag}\r\n")
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as s:
+        refused = s.sendmail(sender, rcpts, msg)
+    assert refused == {}
+    return tag
+
+
+def subjects(server, user, password):
+    return [m.split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0].decode()
+            for m in server.fetch_all(user, password)]
+
+
+def test_one_user(server):
+    alice, pw = server.add_user()
+    tag = send(server, [alice])
+    assert subjects(server, alice, pw) == [tag]
+
+
+def test_several_users(server):
+    users = [server.add_user() for _ in range(3)]
+    tag = send(server, [u for u, _ in users])
+    for user, pw in users:
+        assert subjects(server, user, pw) == [tag]
+
+
+def test_alias(server):
+    user, pw = server.add_user()
+    alias = f"a{uuid.uuid4().hex[:8]}@{DOMAIN}"
+    server.cli("alias", "add", alias, user)
+    tag = send(server, [alias])
+    assert subjects(server, user, pw) == [tag]
+
+
+def test_nested_list_with_loop_and_duplicates(server):
+    a, apw = server.add_user()
+    b, bpw = server.add_user()
+    c, cpw = server.add_user()
+    inner = f"inner{uuid.uuid4().hex[:6]}@{DOMAIN}"
+    outer = f"outer{uuid.uuid4().hex[:6]}@{DOMAIN}"
+    server.cli("group", "add", inner, "--member", b, "--member", c)
+    # outer holds a, inner, and (by DN) a again; inner is made to contain outer: a loop.
+    local_a = a.split("@")[0]
+    server.cli("group", "add", outer, "--member", a, "--member", inner,
+               "--member", f"/o=Example/ou=HQ/cn=Recipients/cn={local_a}")
+    server.cli("group", "add", inner, "--member", outer)
+    tag = send(server, [outer, a, inner])
+    for user, pw in ((a, apw), (b, bpw), (c, cpw)):
+        assert subjects(server, user, pw) == [tag], user
+
+
+def test_duplicate_recipients_collapse(server):
+    user, pw = server.add_user()
+    upper = user.split("@")[0].upper() + "@" + DOMAIN.upper()
+    tag = send(server, [user, upper, user.replace("@", "+tag@")])
+    assert subjects(server, user, pw) == [tag]
+
+
+def test_unknown_user_refused_at_rcpt(server):
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as s:
+        s.ehlo("client.test")
+        s.mail("someone@remote.test")
+        code, reply = s.rcpt(f"nobody-{uuid.uuid4().hex[:6]}@{DOMAIN}")
+    assert code == 550
+    assert b"5.1.1" in reply
+
+
+def test_swaks_delivery(server):
+    user, pw = server.add_user()
+    out = subprocess.run(["swaks", "--server", f"127.0.0.1:{server.port('smtp')}",
+                          "--from", "x@remote.test", "--to", user, "--header", "Subject: swaks-check"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "250 2.0.0 Ok: queued as" in out.stdout
+    assert subjects(server, user, pw) == ["swaks-check"]
+
+
+def test_curl_delivery(server, tmp_path):
+    user, pw = server.add_user()
+    mail = tmp_path / "mail.txt"
+    mail.write_bytes(b"From: <c@remote.test>\r\nSubject: curl-check\r\n\r\nbody\r\n")
+    out = subprocess.run(["curl", "-sS", f"smtp://127.0.0.1:{server.port('smtp')}",
+                          "--mail-from", "c@remote.test", "--mail-rcpt", user,
+                          "-T", str(mail)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert subjects(server, user, pw) == ["curl-check"]
+
+
+def test_authenticated_submission_queues_remote(server):
+    user, pw = server.add_user()
+    rcpt = f"far-{uuid.uuid4().hex[:8]}@remote.test"
+    with smtplib.SMTP("127.0.0.1", server.port("submission"), timeout=30) as s:
+        s.starttls(context=__import__("conftest").tls_context())
+        s.login(user, pw)
+        s.sendmail(user, [rcpt], "Subject: out\r\n\r\nto the world\r\n")
+    listing = server.cli("queue", "list").stdout
+    assert rcpt in listing and user in listing
+
+
+@pytest.mark.parametrize("port_name", ["smtps"])
+def test_implicit_tls_submission(server, port_name):
+    import conftest
+    user, pw = server.add_user()
+    with smtplib.SMTP_SSL("127.0.0.1", server.port(port_name), context=conftest.tls_context(),
+                          timeout=30) as s:
+        s.login(user, pw)
+        s.sendmail(user, [user], "Subject: self\r\n\r\nnote to self\r\n")
+    assert subjects(server, user, pw) == ["self"]
