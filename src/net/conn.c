@@ -48,20 +48,29 @@ static bool conn_flushed(conn_t *conn)
 	       (under == NULL || evbuffer_get_length(bufferevent_get_output(under)) == 0);
 }
 
-/* A closing conn is freed once flushed, or when its time is up. The filter's
- * underlying buffer raises no callback of ours, hence the short poll. */
-static void conn_close_check(evutil_socket_t fd, short what, void *arg)
+static void conn_close_tick(evutil_socket_t fd, short what, void *arg);
+
+/* A closing conn is freed once flushed, or when its time is up. A plain socket's
+ * write callback (or write timeout) brings us back here; a TLS filter's underlying
+ * buffer raises no callback of ours, hence a short poll for that case only. */
+static void conn_close_check(conn_t *conn)
 {
-	conn_t *conn = arg;
 	struct timeval tick = { 0, 20 * 1000 };
 
 	if (conn_flushed(conn) || time_now_ms() >= conn->close_deadline) {
 		conn_free(conn);
 		return;
 	}
+	if (bufferevent_get_underlying(conn->bev) == NULL)
+		return;
 	if (conn->close_timer == NULL)
-		conn->close_timer = evtimer_new(conn->loop->base, conn_close_check, conn);
+		conn->close_timer = evtimer_new(conn->loop->base, conn_close_tick, conn);
 	evtimer_add(conn->close_timer, &tick);
+}
+
+static void conn_close_tick(evutil_socket_t fd, short what, void *arg)
+{
+	conn_close_check(arg);
 }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
@@ -69,8 +78,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	conn_t *conn = arg;
 
 	if (conn->closing) {
-		if (conn->close_timer == NULL)
-			conn_close_check(-1, 0, conn);
+		conn_close_check(conn);
 		return;
 	}
 	conn_notify(conn, CONN_DRAINED);
@@ -321,5 +329,5 @@ void conn_close(conn_t *conn)
 	}
 	bufferevent_setwatermark(conn->bev, EV_WRITE, 0, 0);
 	bufferevent_enable(conn->bev, EV_WRITE);
-	conn_close_check(-1, 0, conn);
+	conn_close_check(conn);
 }
