@@ -56,4 +56,15 @@ bool directory_password_verify(const char *encoded, const char *password);
 int directory_authenticate(store_t *store, const char *login, const char *password,
 			   struct store_recipient *r);
 
+/* The same check with the expensive hash run elsewhere: the user is looked up now
+ * (the store belongs to this thread), offload() runs the argon2id check on another
+ * thread, and done() gets 1 ok, 0 wrong, -1 error, with the user when ok. done()
+ * runs wherever offload delivers completions, never before this returns. */
+typedef void directory_offload_fn(void *ctx, void (*work)(void *), void (*done)(void *),
+				  void *arg);
+typedef void directory_auth_done_fn(void *arg, int result, const struct store_recipient *user);
+void directory_authenticate_async(store_t *store, const char *login, const char *password,
+				  directory_offload_fn *offload, void *offload_ctx,
+				  directory_auth_done_fn *done, void *arg);
+
 #endif

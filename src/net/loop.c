@@ -103,6 +103,10 @@ void net_loop_free(net_loop_t **loopp)
 
 	if (loop == NULL)
 		return;
+	/* Completions still owed (offloaded work, writer jobs) run while every
+	 * connection still exists; then whatever is left is freed. */
+	net_offload_stop(loop);
+	post_run(-1, 0, loop);
 	net_listeners_close(loop);
 	while (loop->conns != NULL)
 		conn_free(loop->conns);

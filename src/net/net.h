@@ -21,6 +21,9 @@ void net_loop_run(net_loop_t *loop);
 void net_loop_exit(net_loop_t *loop);
 /* Thread-safe: runs fn(arg) on the loop's thread soon. */
 void net_loop_post(net_loop_t *loop, void (*fn)(void *), void *arg);
+/* Runs work(arg) on a helper thread, then done(arg) on the loop's thread: for
+ * CPU-bound work (password hashing) that must not stall other sessions. */
+void net_loop_offload(net_loop_t *loop, void (*work)(void *), void (*done)(void *), void *arg);
 void net_loop_on_signal(net_loop_t *loop, int signo, void (*fn)(void *), void *arg);
 net_timer_t *net_timer_new(net_loop_t *loop, void (*fn)(void *), void *arg);
 void net_timer_start(net_timer_t *t, int milliseconds);

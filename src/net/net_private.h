@@ -47,6 +47,7 @@ struct net_loop {
 	size_t signal_count;
 	struct ip_count *ip_buckets[NET_IP_BUCKETS];
 	struct conn *conns; /* every open or closing connection */
+	struct net_offload *offload;
 	size_t conn_count;
 };
 
@@ -73,6 +74,8 @@ struct conn {
 /* Frees a connection without telling its handler (the loop is going away). */
 void conn_free(conn_t *conn);
 conn_t *conn_new(net_loop_t *loop, int fd, const char *peer_ip, net_tls_t *tls);
+/* Joins the offload threads once their queue is empty. */
+void net_offload_stop(net_loop_t *loop);
 void net_ip_count_add(net_loop_t *loop, const char *ip);
 void net_ip_count_remove(net_loop_t *loop, const char *ip);
 size_t net_ip_count_get(net_loop_t *loop, const char *ip);

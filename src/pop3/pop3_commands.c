@@ -75,20 +75,15 @@ static void cmd_user(struct pop3_session *s, const char *args)
 	pop3_reply(s, "+OK");
 }
 
-/* Checks credentials, locks the maildrop and loads its message list. */
-static void login(struct pop3_session *s, const char *user, const char *password)
+/* Locks the maildrop of an authenticated user and loads its message list. */
+static void open_maildrop(struct pop3_session *s, const struct store_recipient *user)
 {
-	struct store_recipient r = { 0 };
 	struct store_mailbox mb = { 0 };
 	struct store_message_ref *refs = NULL;
-	int rc = directory_authenticate(s->server->store, user, password, &r);
 
-	if (rc == 0) {
-		log_info("pop3: authentication failed session=%s peer=%s", s->id, conn_peer_ip(s->conn));
-		pop3_error(s, "-ERR [AUTH] Invalid login or password");
-	} else if (rc < 0 || store_mailbox_by_name(s->server->store, r.id, "INBOX", &mb) != 1) {
+	if (store_mailbox_by_name(s->server->store, user->id, "INBOX", &mb) != 1) {
 		pop3_reply(s, "-ERR [SYS/TEMP] Cannot open the maildrop");
-	} else if (!pop3_maildrop_lock(s, r.id)) {
+	} else if (!pop3_maildrop_lock(s, user->id)) {
 		pop3_reply(s, "-ERR [IN-USE] Maildrop already locked by another session");
 	} else if (store_mailbox_messages(s->server->store, mb.id, &refs, &s->message_count) < 0) {
 		pop3_reply(s, "-ERR [SYS/TEMP] Cannot read the maildrop");
@@ -96,7 +91,7 @@ static void login(struct pop3_session *s, const char *user, const char *password
 	} else {
 		s->mailbox_id = mb.id;
 		s->uidvalidity = mb.uidvalidity;
-		s->owner_address = directory_address_of(&r);
+		s->owner_address = directory_address_of(user);
 		s->messages = xcalloc(s->message_count, sizeof(*s->messages));
 		for (size_t i = 0; i < s->message_count; i++)
 			s->messages[i].ref = refs[i];
@@ -107,7 +102,40 @@ static void login(struct pop3_session *s, const char *user, const char *password
 	}
 	free(refs);
 	store_mailbox_clear(&mb);
-	store_recipient_clear(&r);
+}
+
+static void login_checked(void *arg, int result, const struct store_recipient *user)
+{
+	struct pop3_session *s = arg;
+
+	s->state = POP3_STATE_AUTHORIZATION;
+	if (s->conn == NULL) {
+		pop3_session_resume(s); /* the client left meanwhile: this frees it */
+		return;
+	}
+	if (result == 1) {
+		open_maildrop(s, user);
+	} else if (result == 0) {
+		log_info("pop3: authentication failed session=%s peer=%s", s->id, conn_peer_ip(s->conn));
+		pop3_error(s, "-ERR [AUTH] Invalid login or password");
+	} else {
+		pop3_reply(s, "-ERR [SYS/TEMP] Cannot check the password now");
+	}
+	pop3_session_resume(s);
+}
+
+static void offload(void *loop, void (*work)(void *), void (*done)(void *), void *arg)
+{
+	net_loop_offload(loop, work, done, arg);
+}
+
+/* The password hash runs on a helper thread; input waits meanwhile. */
+static void login(struct pop3_session *s, const char *user, const char *password)
+{
+	s->state = POP3_STATE_AUTH_CHECK;
+	conn_pause_read(s->conn);
+	directory_authenticate_async(s->server->store, user, password, offload, s->server->loop,
+				     login_checked, s);
 }
 
 static void cmd_pass(struct pop3_session *s, const char *args)

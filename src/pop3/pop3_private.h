@@ -22,6 +22,7 @@ enum pop3_state {
 	POP3_STATE_TRANSACTION,
 	POP3_STATE_SENDING,       /* streaming RETR/TOP; input waits */
 	POP3_STATE_UPDATE,        /* QUIT's deletions are being committed */
+	POP3_STATE_AUTH_CHECK,    /* the password hash runs elsewhere; input waits */
 };
 
 struct pop3_message {
@@ -58,6 +59,10 @@ void pop3_error(struct pop3_session *s, const char *fmt, ...) __attribute__((for
 void pop3_send_message(struct pop3_session *s, const struct store_message_ref *ref, uint64_t end);
 bool pop3_maildrop_lock(struct pop3_session *s, int64_t owner_id);
 void pop3_session_after_update(struct pop3_session *s);
+/* A commit or a password check is in flight: the session outlives its connection
+ * and the completion calls pop3_session_resume (or _after_update). */
+bool pop3_session_busy(const struct pop3_session *s);
+void pop3_session_resume(struct pop3_session *s);
 
 /* pop3_commands.c */
 void pop3_dispatch(struct pop3_session *s, const char *line);

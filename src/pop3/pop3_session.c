@@ -100,7 +100,12 @@ static void session_free(struct pop3_session *s)
 	free(s);
 }
 
-/* The session outlives its connection while QUIT's deletions commit. */
+bool pop3_session_busy(const struct pop3_session *s)
+{
+	return s->state == POP3_STATE_UPDATE || s->state == POP3_STATE_AUTH_CHECK;
+}
+
+/* The session outlives its connection while busy. */
 static void session_close(struct pop3_session *s)
 {
 	if (s->conn != NULL) {
@@ -108,7 +113,7 @@ static void session_close(struct pop3_session *s)
 		conn_close(s->conn);
 		s->conn = NULL;
 	}
-	if (s->state != POP3_STATE_UPDATE)
+	if (!pop3_session_busy(s))
 		session_free(s);
 }
 
@@ -191,7 +196,7 @@ static void session_process_input(struct pop3_session *s)
 	size_t before;
 
 	while (s->conn != NULL && !s->quitting && s->state != POP3_STATE_SENDING &&
-	       s->state != POP3_STATE_UPDATE) {
+	       !pop3_session_busy(s)) {
 		before = conn_input_length(s->conn);
 		if (before == 0)
 			break;
@@ -199,7 +204,23 @@ static void session_process_input(struct pop3_session *s)
 		if (s->conn != NULL && conn_input_length(s->conn) == before)
 			break;
 	}
-	if (s->quitting && s->state != POP3_STATE_UPDATE)
+	if (s->quitting && !pop3_session_busy(s))
+		session_close(s);
+}
+
+void pop3_session_resume(struct pop3_session *s)
+{
+	if (s->conn == NULL) {
+		session_free(s);
+		return;
+	}
+	if (s->server->shutting_down) {
+		pop3_reply(s, "-ERR [SYS/TEMP] Server shutting down");
+		session_close(s);
+		return;
+	}
+	conn_resume_read(s->conn);
+	if (s->quitting)
 		session_close(s);
 }
 
@@ -232,7 +253,7 @@ static void session_event(conn_t *conn, enum conn_event event, void *arg)
 		break;
 	case CONN_CLOSED:
 		s->conn = NULL;
-		if (s->state != POP3_STATE_UPDATE)
+		if (!pop3_session_busy(s))
 			session_free(s);
 		break;
 	}
@@ -272,8 +293,8 @@ void pop3_server_shutdown(pop3_server_t *server)
 	server->shutting_down = true;
 	for (s = server->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->state == POP3_STATE_UPDATE)
-			continue; /* its deletions are committing; it closes itself */
+		if (pop3_session_busy(s))
+			continue; /* its completion closes it */
 		pop3_reply(s, "-ERR [SYS/TEMP] Server shutting down");
 		session_close(s);
 	}

@@ -13,24 +13,39 @@ bool smtp_auth_offered(const struct smtp_session *s)
 	       (conn_is_tls(s->conn) || param_get(P_AUTH_PLAINTEXT_ALLOWED) != 0);
 }
 
-static void auth_finish(struct smtp_session *s, const char *user, const char *password)
+static void offload(void *loop, void (*work)(void *), void (*done)(void *), void *arg)
 {
-	struct store_recipient r = { 0 };
-	int rc;
+	net_loop_offload(loop, work, done, arg);
+}
 
-	s->state = SMTP_STATE_COMMAND;
-	rc = directory_authenticate(s->server->store, user, password, &r);
-	if (rc == 1) {
-		s->auth_user = directory_address_of(&r);
+static void auth_checked(void *arg, int result, const struct store_recipient *user)
+{
+	struct smtp_session *s = arg;
+
+	if (s->conn == NULL) {
+		smtp_session_resume(s); /* the client left meanwhile: this frees it */
+		return;
+	}
+	if (result == 1) {
+		s->auth_user = directory_address_of(user);
 		log_info("smtp: authenticated session=%s user=%s", s->id, s->auth_user);
 		smtp_reply(s, "235 2.7.0 Authentication successful");
-	} else if (rc == 0) {
+	} else if (result == 0) {
 		log_info("smtp: authentication failed session=%s peer=%s", s->id, conn_peer_ip(s->conn));
 		smtp_error(s, "535 5.7.8 Authentication credentials invalid");
 	} else {
 		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
 	}
-	store_recipient_clear(&r);
+	smtp_session_resume(s);
+}
+
+/* The password hash runs on a helper thread; input waits meanwhile. */
+static void auth_finish(struct smtp_session *s, const char *user, const char *password)
+{
+	s->state = SMTP_STATE_AUTH_CHECK;
+	conn_pause_read(s->conn);
+	directory_authenticate_async(s->server->store, user, password, offload, s->server->loop,
+				     auth_checked, s);
 }
 
 static void auth_plain(struct smtp_session *s, const char *b64)

@@ -19,6 +19,7 @@ enum smtp_state {
 	SMTP_STATE_AUTH,    /* reading an AUTH continuation line */
 	SMTP_STATE_DATA,    /* reading message bytes after 354 */
 	SMTP_STATE_COMMIT,  /* waiting for the store; input is paused */
+	SMTP_STATE_AUTH_CHECK, /* waiting for the password hash; input is paused */
 };
 
 enum smtp_auth_step { SMTP_AUTH_PLAIN, SMTP_AUTH_LOGIN_USER, SMTP_AUTH_LOGIN_PASS };
@@ -58,7 +59,10 @@ void smtp_session_reset_identity(struct smtp_session *s);
 /* smtp_commands.c */
 void smtp_dispatch(struct smtp_session *s, const char *line);
 void smtp_data_finished(struct smtp_session *s);
-/* smtp_session.c, after a commit completes */
+/* smtp_session.c: a commit or a password check is in flight. Such a session
+ * outlives its connection; the completion calls smtp_session_resume, which
+ * frees it if the client has gone. */
+bool smtp_session_busy(const struct smtp_session *s);
 void smtp_session_resume(struct smtp_session *s);
 
 /* smtp_auth.c */

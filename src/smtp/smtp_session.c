@@ -98,8 +98,13 @@ static void session_free(struct smtp_session *s)
 	free(s);
 }
 
-/* Closes the connection; the session itself lives on while a commit is in flight
- * (its completion frees it). */
+bool smtp_session_busy(const struct smtp_session *s)
+{
+	return s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_AUTH_CHECK;
+}
+
+/* Closes the connection; the session itself lives on while busy (the completion
+ * frees it). */
 static void session_close(struct smtp_session *s)
 {
 	if (s->conn != NULL) {
@@ -107,7 +112,7 @@ static void session_close(struct smtp_session *s)
 		conn_close(s->conn);
 		s->conn = NULL;
 	}
-	if (s->state != SMTP_STATE_COMMIT)
+	if (!smtp_session_busy(s))
 		session_free(s);
 }
 
@@ -163,7 +168,7 @@ static void session_process_input(struct smtp_session *s)
 {
 	size_t before;
 
-	while (s->conn != NULL && !s->quitting && s->state != SMTP_STATE_COMMIT) {
+	while (s->conn != NULL && !s->quitting && !smtp_session_busy(s)) {
 		before = conn_input_length(s->conn);
 		if (before == 0)
 			break;
@@ -196,13 +201,13 @@ static void session_event(conn_t *conn, enum conn_event event, void *arg)
 	case CONN_CLOSED:
 		s->conn = NULL; /* freed by net after this event */
 		log_info("smtp: client closed session=%s", s->id);
-		if (s->state != SMTP_STATE_COMMIT)
+		if (!smtp_session_busy(s))
 			session_free(s);
 		break;
 	}
 }
 
-/* The commit of this session's message is over: the session may go on or end. */
+/* The commit or password check is over: the session may go on or end. */
 void smtp_session_resume(struct smtp_session *s)
 {
 	if (s->conn == NULL) {
@@ -266,8 +271,8 @@ void smtp_server_shutdown(smtp_server_t *server)
 	server->shutting_down = true;
 	for (s = server->sessions; s != NULL; s = next) {
 		next = s->next;
-		/* A client inside DATA or waiting for its 250 may finish. */
-		if (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_COMMIT)
+		/* A client inside DATA or waiting for its answer may finish. */
+		if (s->state == SMTP_STATE_DATA || smtp_session_busy(s))
 			continue;
 		smtp_reply(s, "421 4.3.2 %s Service shutting down", mta_hostname(server->mta));
 		session_close(s);
@@ -280,7 +285,7 @@ void smtp_server_close_all(smtp_server_t *server)
 
 	for (s = server->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->state == SMTP_STATE_COMMIT)
+		if (smtp_session_busy(s))
 			continue; /* its completion frees it */
 		smtp_reply(s, "421 4.3.2 %s Service shutting down", mta_hostname(server->mta));
 		session_close(s);

@@ -164,3 +164,20 @@ def test_unknown_session_states(server):
     assert r.cmd(b"EXPN team").startswith(b"502")
     assert r.cmd(b"VRFY someone").startswith(b"252")
     assert r.cmd(b"QUIT").startswith(b"221")
+
+
+def test_client_vanishing_during_auth_check(server):
+    """The password check runs off the loop; a client that leaves meanwhile is cleaned up."""
+    import base64
+    from conftest import tls_context
+    user, pw = server.add_user()
+    token = base64.b64encode(f"\0{user}\0{pw}".encode())
+    for _ in range(10):
+        raw = socket.create_connection(("127.0.0.1", server.port("smtps")), timeout=30)
+        tls = tls_context().wrap_socket(raw, server_hostname="mail.example.test")
+        tls.recv(4096)
+        tls.sendall(b"EHLO c.test\r\nAUTH PLAIN " + token + b"\r\nNOOP\r\n")
+        tls.close()
+    still_serving(server)
+    with smtplib.SMTP_SSL("127.0.0.1", server.port("smtps"), context=tls_context(), timeout=30) as s:
+        assert s.login(user, pw)[0] == 235
