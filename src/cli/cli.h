@@ -50,6 +50,14 @@ int cli_recipient_find(store_t *store, const char *which, enum store_rcpt_kind k
 		       struct store_recipient *r);
 /* Resolves an address or DN given on the command line to an address (caller frees). */
 char *cli_address_of(store_t *store, const char *address_or_dn);
+/* The shape shared by `user`, `alias` and `group`: help, options, the store, and
+ * the verbs list|show|remove; any other verb goes to verb_fn, which returns an exit
+ * status, or -2 when the words do not fit (usage is printed). */
+typedef int cli_verb_fn(store_t *store, const struct cli_recipient_options *o);
+int cli_recipient_command(int argc, char **argv, const char *usage, enum store_rcpt_kind kind,
+			  cli_verb_fn *verb_fn);
+/* --data as the only option; returns the index of the first operand or -1. */
+int cli_parse_data_option(int argc, char **argv, const char **data_r);
 int cli_recipient_list(store_t *store, enum store_rcpt_kind kind);
 int cli_recipient_show(store_t *store, const char *which, enum store_rcpt_kind kind);
 int cli_recipient_remove(store_t *store, const char *which, enum store_rcpt_kind kind);

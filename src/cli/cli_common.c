@@ -1,5 +1,6 @@
 /* cli_common: what every subcommand needs: errors, the data directory, the store,
  * passwords from stdin, and the configuration file. */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,4 +100,19 @@ bool cli_wants_help(int argc, char **argv)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
 			return true;
 	return false;
+}
+
+int cli_parse_data_option(int argc, char **argv, const char **data_r)
+{
+	static const struct option longopts[] = {
+		{ "data", required_argument, NULL, 'd' }, { NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c != 'd')
+			return -1;
+		*data_r = optarg;
+	}
+	return optind;
 }

@@ -170,3 +170,36 @@ int cli_recipient_remove(store_t *store, const char *which, enum store_rcpt_kind
 	store_recipient_clear(&r);
 	return rc;
 }
+
+int cli_recipient_command(int argc, char **argv, const char *usage, enum store_rcpt_kind kind,
+			  cli_verb_fn *verb_fn)
+{
+	struct cli_recipient_options o = { 0 };
+	store_t *store;
+	int rc = -2;
+
+	if (cli_wants_help(argc, argv))
+		return fputs(usage, stdout), 0;
+	if (cli_recipient_parse(argc, argv, &o) < 0) {
+		cli_recipient_options_free(&o);
+		return fputs(usage, stderr), 2;
+	}
+	if ((store = cli_open_store(cli_data_dir(o.data))) == NULL) {
+		cli_recipient_options_free(&o);
+		return 1;
+	}
+	if (strcmp(o.verb, "list") == 0 && !o.target)
+		rc = cli_recipient_list(store, kind);
+	else if (strcmp(o.verb, "show") == 0 && o.target && !o.second)
+		rc = cli_recipient_show(store, o.target, kind);
+	else if (strcmp(o.verb, "remove") == 0 && o.target && !o.second)
+		rc = cli_recipient_remove(store, o.target, kind);
+	else if (strcmp(o.verb, "list") != 0 && strcmp(o.verb, "show") != 0 &&
+		 strcmp(o.verb, "remove") != 0)
+		rc = verb_fn(store, &o);
+	if (rc == -2)
+		rc = (fputs(usage, stderr), 2);
+	store_close(&store);
+	cli_recipient_options_free(&o);
+	return rc;
+}

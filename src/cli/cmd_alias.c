@@ -27,29 +27,14 @@ static int alias_add(store_t *store, const char *alias, const char *target)
 	return rc;
 }
 
+static int alias_verb(store_t *store, const struct cli_recipient_options *o)
+{
+	if (strcmp(o->verb, "add") == 0 && o->target && o->second)
+		return alias_add(store, o->target, o->second);
+	return -2;
+}
+
 int cmd_alias(int argc, char **argv)
 {
-	struct cli_recipient_options o = { 0 };
-	store_t *store;
-	int rc;
-
-	if (cli_wants_help(argc, argv))
-		return fputs(usage_text, stdout), 0;
-	if (cli_recipient_parse(argc, argv, &o) < 0)
-		return fputs(usage_text, stderr), 2;
-	if ((store = cli_open_store(cli_data_dir(o.data))) == NULL)
-		return 1;
-	if (strcmp(o.verb, "add") == 0 && o.target && o.second)
-		rc = alias_add(store, o.target, o.second);
-	else if (strcmp(o.verb, "list") == 0 && !o.target)
-		rc = cli_recipient_list(store, STORE_RCPT_ALIAS);
-	else if (strcmp(o.verb, "show") == 0 && o.target && !o.second)
-		rc = cli_recipient_show(store, o.target, STORE_RCPT_ALIAS);
-	else if (strcmp(o.verb, "remove") == 0 && o.target && !o.second)
-		rc = cli_recipient_remove(store, o.target, STORE_RCPT_ALIAS);
-	else
-		rc = (fputs(usage_text, stderr), 2);
-	store_close(&store);
-	cli_recipient_options_free(&o);
-	return rc;
+	return cli_recipient_command(argc, argv, usage_text, STORE_RCPT_ALIAS, alias_verb);
 }

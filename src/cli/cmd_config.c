@@ -1,6 +1,5 @@
 /* cmd_config: `sealpost config`: every bounded setting with the value in force
  * for a data directory, its meaning and its range, from the one parameter table. */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -12,9 +11,6 @@ static const char usage_text[] =
 
 int cmd_config(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "data", required_argument, NULL, 'd' }, { NULL, 0, NULL, 0 },
-	};
 	const char *data = NULL;
 	struct config cfg = { 0 };
 	str_t out;
@@ -22,12 +18,8 @@ int cmd_config(int argc, char **argv)
 
 	if (cli_wants_help(argc, argv))
 		return fputs(usage_text, stdout), 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c != 'd')
-			return fputs(usage_text, stderr), 2;
-		data = optarg;
-	}
-	if (optind != argc)
+	c = cli_parse_data_option(argc, argv, &data);
+	if (c < 0 || c != argc)
 		return fputs(usage_text, stderr), 2;
 	if (cli_load_config(cli_data_dir(data), &cfg) < 0)
 		return 1;

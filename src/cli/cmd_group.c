@@ -50,33 +50,19 @@ static int group_add_in_tx(store_t *store, void *arg)
 	return 0;
 }
 
+static int group_verb(store_t *store, const struct cli_recipient_options *o)
+{
+	struct group_add g = { .o = o };
+
+	if (strcmp(o->verb, "add") != 0 || !o->target || o->second || o->member_count == 0)
+		return -2;
+	if (store_transaction(store, group_add_in_tx, &g) < 0)
+		return 1;
+	printf("list %s has %zu new member(s)\n", o->target, o->member_count);
+	return 0;
+}
+
 int cmd_group(int argc, char **argv)
 {
-	struct cli_recipient_options o = { 0 };
-	struct group_add g = { .o = &o };
-	store_t *store;
-	int rc;
-
-	if (cli_wants_help(argc, argv))
-		return fputs(usage_text, stdout), 0;
-	if (cli_recipient_parse(argc, argv, &o) < 0 || o.second != NULL)
-		return fputs(usage_text, stderr), 2;
-	if ((store = cli_open_store(cli_data_dir(o.data))) == NULL)
-		return 1;
-	if (strcmp(o.verb, "add") == 0 && o.target && o.member_count > 0) {
-		rc = store_transaction(store, group_add_in_tx, &g) == 0 ? 0 : 1;
-		if (rc == 0)
-			printf("list %s has %zu new member(s)\n", o.target, o.member_count);
-	} else if (strcmp(o.verb, "list") == 0 && !o.target) {
-		rc = cli_recipient_list(store, STORE_RCPT_GROUP);
-	} else if (strcmp(o.verb, "show") == 0 && o.target) {
-		rc = cli_recipient_show(store, o.target, STORE_RCPT_GROUP);
-	} else if (strcmp(o.verb, "remove") == 0 && o.target) {
-		rc = cli_recipient_remove(store, o.target, STORE_RCPT_GROUP);
-	} else {
-		rc = (fputs(usage_text, stderr), 2);
-	}
-	store_close(&store);
-	cli_recipient_options_free(&o);
-	return rc;
+	return cli_recipient_command(argc, argv, usage_text, STORE_RCPT_GROUP, group_verb);
 }

@@ -1,6 +1,5 @@
 /* cmd_queue: `sealpost queue list`: mail accepted for remote recipients, waiting
  * for outbound delivery. */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -24,9 +23,6 @@ static void print_entry(const struct store_queue_entry *e, void *arg)
 
 int cmd_queue(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "data", required_argument, NULL, 'd' }, { NULL, 0, NULL, 0 },
-	};
 	const char *data = NULL;
 	store_t *store;
 	size_t count = 0;
@@ -34,12 +30,8 @@ int cmd_queue(int argc, char **argv)
 
 	if (cli_wants_help(argc, argv))
 		return fputs(usage_text, stdout), 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c != 'd')
-			return fputs(usage_text, stderr), 2;
-		data = optarg;
-	}
-	if (optind + 1 != argc || strcmp(argv[optind], "list") != 0)
+	c = cli_parse_data_option(argc, argv, &data);
+	if (c < 0 || c + 1 != argc || strcmp(argv[c], "list") != 0)
 		return fputs(usage_text, stderr), 2;
 	if ((store = cli_open_store(cli_data_dir(data))) == NULL)
 		return 1;

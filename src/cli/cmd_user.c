@@ -1,7 +1,6 @@
 /* cmd_user: `sealpost user add|list|show|remove|passwd`. Wherever an address is
  * taken, either DN form is taken too. Also holds what alias and group share:
  * creating a recipient in the site of its domain, and showing one. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,31 +65,16 @@ static int user_passwd(store_t *store, const struct cli_recipient_options *o)
 	return rc;
 }
 
+static int user_verb(store_t *store, const struct cli_recipient_options *o)
+{
+	if (strcmp(o->verb, "add") == 0 && o->target && !o->second)
+		return user_add(store, o);
+	if (strcmp(o->verb, "passwd") == 0 && o->target && !o->second)
+		return user_passwd(store, o);
+	return -2;
+}
+
 int cmd_user(int argc, char **argv)
 {
-	struct cli_recipient_options o = { 0 };
-	store_t *store;
-	int rc;
-
-	if (cli_wants_help(argc, argv))
-		return fputs(usage_text, stdout), 0;
-	if (cli_recipient_parse(argc, argv, &o) < 0)
-		return fputs(usage_text, stderr), 2;
-	if ((store = cli_open_store(cli_data_dir(o.data))) == NULL)
-		return 1;
-	if (strcmp(o.verb, "add") == 0 && o.target)
-		rc = user_add(store, &o);
-	else if (strcmp(o.verb, "list") == 0 && !o.target)
-		rc = cli_recipient_list(store, STORE_RCPT_USER);
-	else if (strcmp(o.verb, "show") == 0 && o.target)
-		rc = cli_recipient_show(store, o.target, STORE_RCPT_USER);
-	else if (strcmp(o.verb, "remove") == 0 && o.target)
-		rc = cli_recipient_remove(store, o.target, STORE_RCPT_USER);
-	else if (strcmp(o.verb, "passwd") == 0 && o.target)
-		rc = user_passwd(store, &o);
-	else
-		rc = (fputs(usage_text, stderr), 2);
-	store_close(&store);
-	cli_recipient_options_free(&o);
-	return rc;
+	return cli_recipient_command(argc, argv, usage_text, STORE_RCPT_USER, user_verb);
 }

@@ -38,44 +38,30 @@ static char *dn_component(char *part, const char *key)
 	return part + klen + 1;
 }
 
-static int dn_parse_x500(char *copy, char **org_r, char **site_r, char **cn_r)
+/* Splits COPY at SEP into exactly four parts; returns 0 or -1. */
+static int dn_split4(char *copy, const char *sep, char *parts[4])
 {
-	char *parts[5] = { 0 };
-	int n = 0;
 	char *save = NULL;
+	int n = 0;
 
-	for (char *tok = strtok_r(copy + 1, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+	for (char *tok = strtok_r(copy, sep, &save); tok; tok = strtok_r(NULL, sep, &save)) {
 		if (n == 4)
 			return -1;
 		parts[n++] = tok;
 	}
-	if (n != 4)
-		return -1;
-	char *org = dn_component(parts[0], "o"), *site = dn_component(parts[1], "ou");
-	char *container = dn_component(parts[2], "cn"), *cn = dn_component(parts[3], "cn");
-	if (!org || !site || !container || !cn || !str_ieq(container, "Recipients"))
-		return -1;
-	*org_r = xstrdup(org);
-	*site_r = xstrdup(site);
-	*cn_r = xstrdup(cn);
-	return 0;
+	return n == 4 ? 0 : -1;
 }
 
-static int dn_parse_ldap(char *copy, char **org_r, char **site_r, char **cn_r)
+/* X.500 "/o=/ou=/cn=Recipients/cn=" or LDAP "cn=,cn=Recipients,ou=,o=": the same
+ * four components in opposite orders. */
+static int dn_parse_parts(char *copy, bool x500, char **org_r, char **site_r, char **cn_r)
 {
-	char *parts[5] = { 0 };
-	int n = 0;
-	char *save = NULL;
+	char *p[4];
 
-	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (n == 4)
-			return -1;
-		parts[n++] = tok;
-	}
-	if (n != 4)
+	if (dn_split4(x500 ? copy + 1 : copy, x500 ? "/" : ",", p) < 0)
 		return -1;
-	char *cn = dn_component(parts[0], "cn"), *container = dn_component(parts[1], "cn");
-	char *site = dn_component(parts[2], "ou"), *org = dn_component(parts[3], "o");
+	char *org = dn_component(p[x500 ? 0 : 3], "o"), *site = dn_component(p[x500 ? 1 : 2], "ou");
+	char *container = dn_component(p[x500 ? 2 : 1], "cn"), *cn = dn_component(p[x500 ? 3 : 0], "cn");
 	if (!org || !site || !container || !cn || !str_ieq(container, "Recipients"))
 		return -1;
 	*org_r = xstrdup(org);
@@ -96,8 +82,7 @@ int directory_dn_parse(const char *dn, char **org_r, char **site_r, char **cn_r)
 
 	/* Escaped separators are not used in our names; refuse them rather than guess. */
 	if (strchr(dn, '\\') == NULL && strlen(dn) < 1024)
-		rc = dn[0] == '/' ? dn_parse_x500(copy, org_r, site_r, cn_r)
-				  : dn_parse_ldap(copy, org_r, site_r, cn_r);
+		rc = dn_parse_parts(copy, dn[0] == '/', org_r, site_r, cn_r);
 	free(copy);
 	return rc;
 }

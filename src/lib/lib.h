@@ -43,6 +43,10 @@ void str_lower(char *s);
 /* Strips leading/trailing ASCII white space in place; returns s. */
 char *str_trim(char *s);
 
+/* The index of the command verb that starts LINE (case-insensitive, up to the
+ * first space) in names[1..count-1], or 0; *args_r points past the space. */
+int verb_lookup(const char *line, const char *const *names, int count, const char **args_r);
+
 /* ---- logging: one line per event, key=value fields ---- */
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 void log_set_level(enum log_level level);

@@ -121,3 +121,14 @@ char *str_trim(char *s)
 	*end = '\0';
 	return s;
 }
+
+int verb_lookup(const char *line, const char *const *names, int count, const char **args_r)
+{
+	size_t len = strcspn(line, " ");
+
+	*args_r = line[len] == ' ' ? line + len + 1 : line + len;
+	for (int v = 1; v < count; v++)
+		if (names[v] != NULL && strlen(names[v]) == len && strncasecmp(line, names[v], len) == 0)
+			return v;
+	return 0;
+}

@@ -13,12 +13,7 @@ void conn_free(conn_t *conn)
 {
 	if (conn->close_timer != NULL)
 		event_free(conn->close_timer);
-	if (conn->prev != NULL)
-		conn->prev->next = conn->next;
-	else
-		conn->loop->conns = conn->next;
-	if (conn->next != NULL)
-		conn->next->prev = conn->prev;
+	LIST_REMOVE(conn, entry);
 	net_ip_count_remove(conn->loop, conn->peer_ip);
 	conn->loop->conn_count--;
 	bufferevent_free(conn->bev);
@@ -140,10 +135,7 @@ conn_t *conn_new(net_loop_t *loop, int fd, const char *peer_ip, net_tls_t *tls)
 		return NULL;
 	}
 	loop->conn_count++;
-	conn->next = loop->conns;
-	if (loop->conns != NULL)
-		loop->conns->prev = conn;
-	loop->conns = conn;
+	LIST_INSERT_HEAD(&loop->conns, conn, entry);
 	net_ip_count_add(loop, conn->peer_ip);
 	conn_setup_bev(conn);
 	return conn;

@@ -108,8 +108,8 @@ void net_loop_free(net_loop_t **loopp)
 	net_offload_stop(loop);
 	post_run(-1, 0, loop);
 	net_listeners_close(loop);
-	while (loop->conns != NULL)
-		conn_free(loop->conns);
+	while (!LIST_EMPTY(&loop->conns))
+		conn_free(LIST_FIRST(&loop->conns));
 	for (size_t i = 0; i < loop->signal_count; i++) {
 		free(event_get_callback_arg(loop->signals[i]));
 		event_free(loop->signals[i]);

@@ -9,6 +9,7 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <sys/queue.h>
 
 #include "net.h"
 
@@ -46,7 +47,7 @@ struct net_loop {
 	struct event **signals;
 	size_t signal_count;
 	struct ip_count *ip_buckets[NET_IP_BUCKETS];
-	struct conn *conns; /* every open or closing connection */
+	LIST_HEAD(, conn) conns; /* every open or closing connection */
 	struct net_offload *offload;
 	size_t conn_count;
 };
@@ -68,7 +69,7 @@ struct conn {
 	int timeout;
 	struct event *close_timer;
 	int64_t close_deadline;
-	struct conn *prev, *next;
+	LIST_ENTRY(conn) entry;
 };
 
 /* Frees a connection without telling its handler (the loop is going away). */

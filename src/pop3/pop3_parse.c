@@ -17,13 +17,7 @@ static const char *const verb_names[POP3_CMD_COUNT] = {
 
 enum pop3_verb pop3_parse_verb(const char *line, const char **args_r)
 {
-	size_t len = strcspn(line, " ");
-
-	*args_r = line[len] == ' ' ? line + len + 1 : line + len;
-	for (int v = 1; v < POP3_CMD_COUNT; v++)
-		if (strlen(verb_names[v]) == len && strncasecmp(line, verb_names[v], len) == 0)
-			return (enum pop3_verb)v;
-	return POP3_CMD_UNKNOWN;
+	return (enum pop3_verb)verb_lookup(line, verb_names, POP3_CMD_COUNT, args_r);
 }
 
 int pop3_parse_number(const char *text, unsigned long min, unsigned long max,

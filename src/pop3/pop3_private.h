@@ -2,6 +2,8 @@
 #ifndef SEALPOST_POP3_PRIVATE_H
 #define SEALPOST_POP3_PRIVATE_H
 
+#include <sys/queue.h>
+
 #include "pop3.h"
 
 struct pop3_server {
@@ -9,7 +11,7 @@ struct pop3_server {
 	store_t *store;
 	store_writer_t *writer;
 	net_tls_t *tls;
-	struct pop3_session *sessions;
+	LIST_HEAD(, pop3_session) sessions;
 	size_t session_count;
 	int64_t *locked; /* owners whose maildrop a session holds */
 	size_t locked_count;
@@ -50,7 +52,7 @@ struct pop3_session {
 	str_t scratch;
 	int errors;
 	bool quitting;
-	struct pop3_session *prev, *next;
+	LIST_ENTRY(pop3_session) entry;
 };
 
 /* pop3_session.c */

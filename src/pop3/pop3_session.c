@@ -90,12 +90,7 @@ static void session_free(struct pop3_session *s)
 	free(s->messages);
 	str_free(&s->line);
 	str_free(&s->scratch);
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		server->sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
+	LIST_REMOVE(s, entry);
 	server->session_count--;
 	free(s);
 }
@@ -269,10 +264,7 @@ void pop3_accept(conn_t *conn, void *arg)
 	id_random_hex(s->id, 6);
 	str_init(&s->line);
 	str_init(&s->scratch);
-	s->next = server->sessions;
-	if (server->sessions != NULL)
-		server->sessions->prev = s;
-	server->sessions = s;
+	LIST_INSERT_HEAD(&server->sessions, s, entry);
 	server->session_count++;
 	conn_set_handler(conn, session_event, s);
 	conn_set_timeout(conn, (int)param_get(P_POP3_TIMEOUT));
@@ -291,8 +283,8 @@ void pop3_server_shutdown(pop3_server_t *server)
 	struct pop3_session *s, *next;
 
 	server->shutting_down = true;
-	for (s = server->sessions; s != NULL; s = next) {
-		next = s->next;
+	for (s = LIST_FIRST(&server->sessions); s != NULL; s = next) {
+		next = LIST_NEXT(s, entry);
 		if (pop3_session_busy(s))
 			continue; /* its completion closes it */
 		pop3_reply(s, "-ERR [SYS/TEMP] Server shutting down");

@@ -17,13 +17,7 @@ static const char *const verb_names[SMTP_CMD_COUNT] = {
 
 enum smtp_verb smtp_parse_verb(const char *line, const char **args_r)
 {
-	size_t len = strcspn(line, " ");
-
-	*args_r = line[len] == ' ' ? line + len + 1 : line + len;
-	for (int v = 1; v < SMTP_CMD_COUNT; v++)
-		if (strlen(verb_names[v]) == len && strncasecmp(line, verb_names[v], len) == 0)
-			return (enum smtp_verb)v;
-	return SMTP_CMD_UNKNOWN;
+	return (enum smtp_verb)verb_lookup(line, verb_names, SMTP_CMD_COUNT, args_r);
 }
 
 static bool is_atext(unsigned char c, bool utf8)

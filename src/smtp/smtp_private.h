@@ -2,6 +2,8 @@
 #ifndef SEALPOST_SMTP_PRIVATE_H
 #define SEALPOST_SMTP_PRIVATE_H
 
+#include <sys/queue.h>
+
 #include "smtp.h"
 
 struct smtp_server {
@@ -9,7 +11,7 @@ struct smtp_server {
 	mta_t *mta;
 	store_t *store;
 	net_tls_t *tls;
-	struct smtp_session *sessions;
+	LIST_HEAD(, smtp_session) sessions;
 	size_t session_count;
 	bool shutting_down;
 };
@@ -46,7 +48,7 @@ struct smtp_session {
 	str_t line;
 	int errors;
 	bool quitting; /* close once this round of input is done */
-	struct smtp_session *prev, *next;
+	LIST_ENTRY(smtp_session) entry;
 };
 
 /* smtp_session.c */

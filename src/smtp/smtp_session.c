@@ -88,12 +88,7 @@ static void session_free(struct smtp_session *s)
 	x_free(&s->auth_login_name);
 	str_free(&s->message);
 	str_free(&s->line);
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		server->sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
+	LIST_REMOVE(s, entry);
 	server->session_count--;
 	free(s);
 }
@@ -236,10 +231,7 @@ static void session_start(conn_t *conn, smtp_server_t *server, enum smtp_mode mo
 	id_random_hex(s->id, 6);
 	str_init(&s->message);
 	str_init(&s->line);
-	s->next = server->sessions;
-	if (server->sessions != NULL)
-		server->sessions->prev = s;
-	server->sessions = s;
+	LIST_INSERT_HEAD(&server->sessions, s, entry);
 	server->session_count++;
 	conn_set_handler(conn, session_event, s);
 	conn_set_timeout(conn, (int)param_get(P_SMTP_TIMEOUT));
@@ -269,8 +261,8 @@ void smtp_server_shutdown(smtp_server_t *server)
 	struct smtp_session *s, *next;
 
 	server->shutting_down = true;
-	for (s = server->sessions; s != NULL; s = next) {
-		next = s->next;
+	for (s = LIST_FIRST(&server->sessions); s != NULL; s = next) {
+		next = LIST_NEXT(s, entry);
 		/* A client inside DATA or waiting for its answer may finish. */
 		if (s->state == SMTP_STATE_DATA || smtp_session_busy(s))
 			continue;
@@ -283,8 +275,8 @@ void smtp_server_close_all(smtp_server_t *server)
 {
 	struct smtp_session *s, *next;
 
-	for (s = server->sessions; s != NULL; s = next) {
-		next = s->next;
+	for (s = LIST_FIRST(&server->sessions); s != NULL; s = next) {
+		next = LIST_NEXT(s, entry);
 		if (smtp_session_busy(s))
 			continue; /* its completion frees it */
 		smtp_reply(s, "421 4.3.2 %s Service shutting down", mta_hostname(server->mta));

@@ -65,19 +65,25 @@ int store_site_create(store_t *store, const char *site, int64_t *id_r)
 	return 0;
 }
 
-int store_site_find(store_t *store, const char *site, int64_t *id_r)
+/* One integer looked up by one text key: 1 found (id_r may be NULL), 0 not, -1 error. */
+static int single_id(store_t *store, const char *sql, const char *key, int64_t *id_r)
 {
-	sqlite3_stmt *st = store_stmt(store, "SELECT id FROM sites WHERE name = ?1");
+	sqlite3_stmt *st = store_stmt(store, sql);
 	int rc;
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW && id_r != NULL)
 		*id_r = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_site_find(store_t *store, const char *site, int64_t *id_r)
+{
+	return single_id(store, "SELECT id FROM sites WHERE name = ?1", site, id_r);
 }
 
 int store_site_name(store_t *store, int64_t site_id, char **name_r)
@@ -98,17 +104,7 @@ int store_domain_add(store_t *store, const char *domain, int64_t site_id)
 
 int store_domain_site(store_t *store, const char *domain, int64_t *site_r)
 {
-	sqlite3_stmt *st = store_stmt(store, "SELECT site_id FROM domains WHERE name = ?1");
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && site_r != NULL)
-		*site_r = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return single_id(store, "SELECT site_id FROM domains WHERE name = ?1", domain, site_r);
 }
 
 int store_domain_is_local(store_t *store, const char *domain)
