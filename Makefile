@@ -17,10 +17,15 @@ OBJS      := $(SRCS:src/%.c=build/obj/%.o)
 ASAN_OBJS := $(SRCS:src/%.c=build/asan/obj/%.o)
 ASAN_LIB_OBJS := $(LIB_SRCS:src/%.c=build/asan/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_OBJS := $(LIB_SRCS:src/%.c=build/fuzz/obj/%.o)
+FUZZFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 60
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 HEADERS   := $(wildcard src/*/*.h)
 
-.PHONY: all run test unit integration bench deps clean asan
+.PHONY: all run test unit integration bench deps clean asan fuzz
 all: build/sealpost
 
 deps:
@@ -44,6 +49,14 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_LIB_OBJS) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(SANFLAGS) $< $(ASAN_LIB_OBJS) -o $@ $(LIBS) -lcmocka
 
+build/fuzz/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	@echo "CC [fuzz] $<"; clang $(filter-out -Wshadow,$(BASEFLAGS)) $(FUZZFLAGS) -c $< -o $@
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS) $(HEADERS)
+	@mkdir -p $(dir $@)
+	clang $(filter-out -Wshadow,$(BASEFLAGS)) -O1 -g -fsanitize=fuzzer,address,undefined $< $(FUZZ_OBJS) -o $@ $(LIBS)
+
 asan: build/asan/sealpost
 
 run: deps build/sealpost
@@ -55,12 +68,22 @@ unit: $(UNIT_BINS)
 integration: build/asan/sealpost
 	SEALPOST_BIN=$(CURDIR)/build/asan/sealpost $(PYTHON) -m pytest -q tests/integration
 
+# The fuzz harnesses are built and run briefly so they never rot; `make fuzz` runs longer.
 test: deps
-	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory -j2 unit
+	@$(MAKE) --no-print-directory -j2 $(FUZZ_BINS)
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
 	@$(MAKE) --no-print-directory integration
 
 bench: deps build/sealpost
 	$(PYTHON) bench/smtp_ingest
+
+# Each libFuzzer harness runs FUZZ_SECONDS; crashes land in build/fuzz/.
+fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do echo "== $$f"; mkdir -p $$f.corpus; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=$$f- \
+		$$f.corpus 2>&1 | grep -E '^(Done|==[0-9]+==|SUMMARY)' || true; \
+		test -z "$$(ls $$f-crash-* $$f-leak-* $$f-timeout-* 2>/dev/null)"; done
 
 clean:
 	rm -rf build
