@@ -101,12 +101,14 @@ size_t mta_count_received(const char *message, size_t len)
 	return count;
 }
 
-/* Helo names are the client's words: keep printable ASCII only, bounded. */
-static void append_sanitised(str_t *out, const char *text, size_t max)
+/* The client's words in our header: printable ASCII (and UTF-8 octets where the
+ * text was checked as an RFC 6531 address), bounded; anything else becomes '_'. */
+static void append_sanitised(str_t *out, const char *text, size_t max, bool utf8)
 {
 	for (size_t i = 0; text[i] != '\0' && i < max; i++) {
 		unsigned char c = (unsigned char)text[i];
-		str_append(out, c > 0x20 && c < 0x7f && c != '(' && c != ')' ? &text[i] : "_", 1);
+		bool ok = (c > 0x20 && c < 0x7f && c != '(' && c != ')') || (utf8 && c >= 0x80);
+		str_append(out, ok ? &text[i] : "_", 1);
 	}
 }
 
@@ -116,10 +118,10 @@ static void trace_header(mta_t *mta, const struct mta_envelope *env, const char 
 
 	time_rfc5322(date, sizeof(date));
 	str_append_cstr(out, "Received: from ");
-	append_sanitised(out, env->helo && *env->helo ? env->helo : "unknown", 255);
+	append_sanitised(out, env->helo && *env->helo ? env->helo : "unknown", 255, false);
 	str_appendf(out, " ([%s])\r\n\tby %s (Sealpost) with %s id %s\r\n\t(envelope-from <",
 		    env->client_ip, mta->hostname, env->protocol, msgid);
-	append_sanitised(out, env->sender, 256);
+	append_sanitised(out, env->sender, 256, true); /* checked by the protocol */
 	str_appendf(out, ">);\r\n\t%s\r\n", date);
 }
 

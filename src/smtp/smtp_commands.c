@@ -186,14 +186,17 @@ static void smtp_proceed_data(struct smtp_session *s, const char *args)
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
+/* The "with" keyword of the Received header (RFC 3848, RFC 6531 4.3). */
 static const char *received_protocol(struct smtp_session *s)
 {
-	static const char *const names[2][2][2] = {
+	static const char *const names[3][2][2] = {
 		{ { "SMTP", "SMTPA" }, { "SMTPS", "SMTPSA" } },
 		{ { "ESMTP", "ESMTPA" }, { "ESMTPS", "ESMTPSA" } },
+		{ { "UTF8SMTP", "UTF8SMTPA" }, { "UTF8SMTPS", "UTF8SMTPSA" } },
 	};
+	int kind = s->params.smtputf8 ? 2 : s->esmtp;
 
-	return names[s->esmtp][conn_is_tls(s->conn)][s->auth_user != NULL];
+	return names[kind][conn_is_tls(s->conn)][s->auth_user != NULL];
 }
 
 static void commit_done(void *arg, enum mta_result result, const char *msgid)

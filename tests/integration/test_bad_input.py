@@ -181,3 +181,39 @@ def test_client_vanishing_during_auth_check(server):
     still_serving(server)
     with smtplib.SMTP_SSL("127.0.0.1", server.port("smtps"), context=tls_context(), timeout=30) as s:
         assert s.login(user, pw)[0] == 235
+
+
+def test_connections_per_ip_limited(server):
+    """conn_per_ip_max (50 by default) connections at once; the next gets 421."""
+    import re
+    limit = int(re.search(r"conn_per_ip_max = (\d+)", server.cli("config").stdout).group(1))
+    held = []
+    try:
+        for _ in range(limit):
+            r = Raw(server.port("smtp"))
+            held.append(r)
+        extra = socket.create_connection(("127.0.0.1", server.port("smtp")), timeout=30)
+        assert extra.makefile("rb").readline().startswith(b"421 4.7.0")
+        extra.close()
+    finally:
+        for r in held:
+            r.sock.close()
+    time.sleep(0.5)
+    still_serving(server)
+
+
+def test_smtputf8(server):
+    user, pw = server.add_user()
+    sender = "jörg@exämple.test"
+    r = Raw(server.port("smtp"))
+    r.cmd(b"EHLO client.test")
+    assert r.cmd(f"MAIL FROM:<{sender}>".encode()).startswith(b"553 5.6.7")
+    assert r.cmd(f"MAIL FROM:<{sender}> SMTPUTF8".encode()).startswith(b"250")
+    assert r.cmd(b"RCPT TO:<" + user.encode() + b">").startswith(b"250")
+    assert r.cmd(b"DATA").startswith(b"354")
+    r.send("Subject: Grüße\r\nFrom: Jörg <jörg@exämple.test>\r\n\r\nHallo\r\n.\r\n".encode())
+    assert r.reply().startswith(b"250")
+    [m] = server.fetch_all(user, pw)
+    assert "(envelope-from <jörg@exämple.test>)".encode() in m
+    assert "Subject: Grüße".encode() in m
+    assert b" with UTF8SMTP id " in m
