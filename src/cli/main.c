@@ -13,6 +13,8 @@ static const struct {
 	{ "user", cmd_user, "add, list, show, remove users; set passwords" },
 	{ "alias", cmd_alias, "add, list, remove aliases" },
 	{ "group", cmd_group, "distribution lists and their members" },
+	{ "site", cmd_site, "add and list sites of the organisation" },
+	{ "domain", cmd_domain, "add and list the domains we take mail for" },
 	{ "queue", cmd_queue, "mail waiting for remote delivery" },
 	{ "config", cmd_config, "print every limit and its value" },
 	{ "serve", cmd_serve, "run the server" },

@@ -36,6 +36,10 @@ int store_domain_is_local(store_t *store, const char *domain);
 /* The site a domain belongs to: 1 found, 0 not ours, -1 error. site_r may be NULL. */
 int store_domain_site(store_t *store, const char *domain, int64_t *site_r);
 int store_domain_first(store_t *store, char **domain_r, int64_t *site_r);
+/* Every site, or every domain with its site's name, in creation order. */
+int store_site_foreach(store_t *store, void (*cb)(const char *site, void *arg), void *arg);
+int store_domain_foreach(store_t *store, void (*cb)(const char *domain, const char *site, void *arg),
+			 void *arg);
 
 /* ---- recipients (users, aliases, groups) ---- */
 enum store_rcpt_kind { STORE_RCPT_USER, STORE_RCPT_ALIAS, STORE_RCPT_GROUP };

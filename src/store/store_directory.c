@@ -128,6 +128,35 @@ int store_domain_first(store_t *store, char **domain_r, int64_t *site_r)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+int store_site_foreach(store_t *store, void (*cb)(const char *site, void *arg), void *arg)
+{
+	sqlite3_stmt *st = store_stmt(store, "SELECT name FROM sites ORDER BY id");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		cb((const char *)sqlite3_column_text(st, 0), arg);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_domain_foreach(store_t *store, void (*cb)(const char *domain, const char *site, void *arg),
+			 void *arg)
+{
+	static const char sql[] =
+		"SELECT d.name, s.name FROM domains d JOIN sites s ON s.id = d.site_id ORDER BY d.rowid";
+	sqlite3_stmt *st = store_stmt(store, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1), arg);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 void store_recipient_clear(struct store_recipient *r)
 {
 	x_free(&r->guid);

@@ -18,7 +18,8 @@ def data():
     return d
 
 
-@pytest.mark.parametrize("sub", ["init", "user", "alias", "group", "queue", "config", "serve"])
+@pytest.mark.parametrize("sub", ["init", "user", "alias", "group", "site", "domain", "queue",
+                                 "config", "serve"])
 def test_every_subcommand_has_help(sub):
     out = run(sub, "--help")
     assert out.returncode == 0 and "usage: sealpost" in out.stdout
@@ -74,3 +75,18 @@ def test_data_from_environment(data):
 def test_serve_refuses_unknown_protocol(data):
     out = run("serve", "--data", data, "--listen", "gopher=127.0.0.1:7070")
     assert out.returncode != 0 and "gopher" in out.stderr
+
+
+def test_sites_and_domains(data):
+    assert run("site", "add", "Berlin", "--data", data).returncode == 0
+    assert run("site", "add", "Berlin", "--data", data).returncode != 0  # exists
+    assert run("site", "list", "--data", data).stdout.split() == ["Paris", "Berlin"]
+    out = run("domain", "add", "Berlin.Test", "--site", "Berlin", "--data", data)
+    assert out.returncode == 0, out.stderr
+    assert run("domain", "add", "nosite.test", "--site", "Rome", "--data", data).returncode != 0
+    assert run("domain", "add", "bad@domain", "--data", data).returncode != 0
+    listing = run("domain", "list", "--data", data).stdout
+    assert f"{DOMAIN}\tParis" in listing and "berlin.test\tBerlin" in listing
+    run("user", "add", "erika@berlin.test", "--password-stdin", "--data", data, stdin="pw\n")
+    shown = run("user", "show", "cn=erika,cn=Recipients,ou=Berlin,o=Acme", "--data", data)
+    assert "address: erika@berlin.test" in shown.stdout

@@ -118,3 +118,16 @@ def test_implicit_tls_submission(server, port_name):
         s.login(user, pw)
         s.sendmail(user, [user], "Subject: self\r\n\r\nnote to self\r\n")
     assert subjects(server, user, pw) == ["self"]
+
+
+def test_new_domain_takes_mail_without_restart(server):
+    domain = f"d{uuid.uuid4().hex[:8]}.test"
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as s:
+        s.ehlo("client.test")
+        s.mail("someone@remote.test")
+        assert s.rcpt(f"x@{domain}")[0] == 554  # not ours yet: relay denied
+    server.cli("domain", "add", domain)
+    user, pw = f"x@{domain}", "pw-" + uuid.uuid4().hex
+    server.cli("user", "add", user, "--password-stdin", stdin=pw + "\n")
+    tag = send(server, [user])
+    assert subjects(server, user, pw) == [tag]
