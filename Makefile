@@ -10,7 +10,7 @@ SANFLAGS  := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanit
 CFLAGS    ?= -O2
 PYTHON    := /usr/bin/python3
 
-MODULES   := lib net store directory mta smtp pop3 cli
+MODULES   := lib net store directory mta smtp pop3 imap cli
 SRCS      := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 LIB_SRCS  := $(filter-out src/cli/main.c,$(SRCS))
 OBJS      := $(SRCS:src/%.c=build/obj/%.o)
