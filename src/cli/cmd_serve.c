@@ -11,12 +11,13 @@
 #include "cli.h"
 #include "mta/mta.h"
 #include "net/net.h"
+#include "imap/imap.h"
 #include "pop3/pop3.h"
 #include "smtp/smtp.h"
 
 static const char usage_text[] =
 	"usage: sealpost serve [--data DIR] [--listen PROTO=HOST:PORT ...]\n"
-	"PROTO is smtp, submission, smtps, pop3 or pop3s. Without --listen, the listen\n"
+	"PROTO is smtp, submission, smtps, pop3, pop3s, imap or imaps (IMAP: a first subset). Without --listen, the listen\n"
 	"lines of DIR/sealpost.conf apply; with any --listen, only those given do.\n"
 	"Prints 'sealpost ready ...' on stderr once every listener is open.\n";
 
@@ -28,12 +29,13 @@ struct server {
 	mta_t *mta;
 	smtp_server_t *smtp;
 	pop3_server_t *pop3;
+	imap_server_t *imap;
 	net_timer_t *shutdown_timer;
 	int64_t shutdown_deadline;
 	bool stopping;
 };
 
-enum proto_kind { PROTO_SMTP_MX, PROTO_SMTP_SUBMISSION, PROTO_POP3 };
+enum proto_kind { PROTO_SMTP_MX, PROTO_SMTP_SUBMISSION, PROTO_POP3, PROTO_IMAP };
 static const struct {
 	const char *name;
 	enum proto_kind kind;
@@ -41,9 +43,9 @@ static const struct {
 } protocols[] = {
 	{ "smtp", PROTO_SMTP_MX, false }, { "submission", PROTO_SMTP_SUBMISSION, false },
 	{ "smtps", PROTO_SMTP_SUBMISSION, true }, { "pop3", PROTO_POP3, false },
-	{ "pop3s", PROTO_POP3, true },
+	{ "pop3s", PROTO_POP3, true }, { "imap", PROTO_IMAP, false }, { "imaps", PROTO_IMAP, true },
 };
-static const char *const later_protocols[] = { "imap", "imaps", "ldap", "http" };
+static const char *const later_protocols[] = { "ldap", "http" };
 
 static int listen_one(struct server *srv, const char *proto, const char *hostport, str_t *ready)
 {
@@ -58,10 +60,16 @@ static int listen_one(struct server *srv, const char *proto, const char *hostpor
 			continue;
 		if (net_parse_hostport(hostport, &host, &port) < 0)
 			return cli_error("listen %s: '%s' is not HOST:PORT", proto, hostport);
-		net_accept_fn *fn = protocols[i].kind == PROTO_POP3 ? pop3_accept
-				    : protocols[i].kind == PROTO_SMTP_MX ? smtp_accept_mx
-									 : smtp_accept_submission;
-		void *arg = protocols[i].kind == PROTO_POP3 ? (void *)srv->pop3 : (void *)srv->smtp;
+		static net_accept_fn *const accept_fns[] = {
+			[PROTO_SMTP_MX] = smtp_accept_mx, [PROTO_SMTP_SUBMISSION] = smtp_accept_submission,
+			[PROTO_POP3] = pop3_accept, [PROTO_IMAP] = imap_accept,
+		};
+		void *const servers[] = {
+			[PROTO_SMTP_MX] = srv->smtp, [PROTO_SMTP_SUBMISSION] = srv->smtp,
+			[PROTO_POP3] = srv->pop3, [PROTO_IMAP] = srv->imap,
+		};
+		net_accept_fn *fn = accept_fns[protocols[i].kind];
+		void *arg = servers[protocols[i].kind];
 		int rc = net_listen(srv->loop, host, port, protocols[i].implicit_tls ? srv->tls : NULL,
 				    fn, arg, &err);
 		free(host);
@@ -94,12 +102,15 @@ static int listen_spec(struct server *srv, const char *spec, char sep, str_t *re
 static void shutdown_poll(void *arg)
 {
 	struct server *srv = arg;
-	size_t busy = smtp_server_session_count(srv->smtp) + pop3_server_session_count(srv->pop3);
+	size_t busy = smtp_server_session_count(srv->smtp) + pop3_server_session_count(srv->pop3) +
+		      imap_server_session_count(srv->imap);
 
 	if (busy > 0 && time_now_ms() >= srv->shutdown_deadline) {
 		smtp_server_close_all(srv->smtp);
 		pop3_server_shutdown(srv->pop3);
-		busy = smtp_server_session_count(srv->smtp) + pop3_server_session_count(srv->pop3);
+		imap_server_shutdown(srv->imap);
+		busy = smtp_server_session_count(srv->smtp) + pop3_server_session_count(srv->pop3) +
+		       imap_server_session_count(srv->imap);
 	}
 	/* Closing connections get a moment to flush their last reply. */
 	if (busy == 0 && (net_conn_count(srv->loop) == 0 ||
@@ -121,6 +132,7 @@ static void on_terminate(void *arg)
 	net_listeners_close(srv->loop);
 	smtp_server_shutdown(srv->smtp);
 	pop3_server_shutdown(srv->pop3);
+	imap_server_shutdown(srv->imap);
 	srv->shutdown_deadline = time_now_ms() + param_get(P_SHUTDOWN_GRACE) * 1000;
 	srv->shutdown_timer = net_timer_new(srv->loop, shutdown_poll, srv);
 	shutdown_poll(srv);
@@ -148,6 +160,7 @@ static int server_open(struct server *srv, const char *datadir, const struct con
 		srv->mta = mta_new(srv->loop, srv->store, srv->writer, hostname ? hostname : "localhost");
 		srv->smtp = smtp_server_new(srv->loop, srv->mta, srv->store, srv->tls);
 		srv->pop3 = pop3_server_new(srv->loop, srv->store, srv->writer, srv->tls);
+		srv->imap = imap_server_new(srv->loop, srv->store, srv->writer, srv->tls);
 		rc = 0;
 	}
 	free(err);
@@ -162,6 +175,7 @@ static void server_close(struct server *srv)
 		net_listeners_close(srv->loop);
 	smtp_server_free(&srv->smtp);
 	pop3_server_free(&srv->pop3);
+	imap_server_free(&srv->imap);
 	store_writer_stop(&srv->writer); /* completions it posts run in net_loop_free */
 	net_timer_free(&srv->shutdown_timer);
 	net_loop_free(&srv->loop);

@@ -65,6 +65,7 @@ struct imap_parser {
 	const char *error;
 	bool fatal;
 	bool error_ended_line;
+	bool tag_complete; /* so an error can be answered with the client's tag */
 };
 
 void imap_parser_init(struct imap_parser *p, const struct imap_parser_limits *limits);

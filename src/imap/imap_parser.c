@@ -72,6 +72,7 @@ static void parser_clear_command(struct imap_parser *p)
 	p->error = NULL;
 	p->fatal = false;
 	p->error_ended_line = false;
+	p->tag_complete = false;
 }
 
 void imap_parser_reset(struct imap_parser *p)
@@ -140,6 +141,7 @@ static enum imap_parse_result end_of_line(struct imap_parser *p, unsigned char c
 static enum imap_parse_result step_tag(struct imap_parser *p, unsigned char c)
 {
 	if (c == ' ' && p->tag.len > 0) {
+		p->tag_complete = true;
 		p->state = S_NAME;
 		return IMAP_PARSE_NEED_MORE;
 	}

@@ -100,10 +100,19 @@ struct store_message_ref {
 	int64_t offset;
 	int64_t size;
 	unsigned flags;
+	uint64_t modseq;
+	int64_t internal_date; /* seconds since the epoch */
 };
 int store_mailbox_by_name(store_t *store, int64_t owner_id, const char *name,
 			  struct store_mailbox *mb);
 void store_mailbox_clear(struct store_mailbox *mb);
+/* Every mailbox of an owner, by name. cb gets each (valid during the call). */
+int store_mailbox_foreach(store_t *store, int64_t owner_id,
+			  void (*cb)(const struct store_mailbox *mb, bool subscribed, void *arg),
+			  void *arg);
+/* The two numbers that change whenever a mailbox does: cheap to poll. */
+int store_mailbox_state(store_t *store, int64_t mailbox_id, uint32_t *uidnext_r,
+			uint64_t *highestmodseq_r);
 /* Every message of the mailbox in UID order; caller frees *refs_r. */
 int store_mailbox_messages(store_t *store, int64_t mailbox_id,
 			   struct store_message_ref **refs_r, size_t *count_r);
@@ -152,5 +161,20 @@ void store_writer_submit(store_writer_t *w, store_job_fn *job, store_done_fn *do
 int store_tx_deliver(store_tx_t *tx, const struct store_delivery *d);
 /* Removes the given UIDs from a mailbox (POP3 DELE at QUIT, IMAP EXPUNGE). */
 int store_tx_expunge(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, size_t count);
+/* Sets the flags of each UID (flags[i] for uids[i]); each change gets a new MODSEQ. */
+int store_tx_set_flags(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids,
+		       const unsigned *flags, size_t count);
+/* Stores a message straight into one mailbox (IMAP APPEND: not a transmission, so
+ * not through the pipeline); *uid_r is its new UID. */
+struct store_append {
+	int64_t mailbox_id;
+	const char *bytes;
+	size_t len;
+	const char *msgid;
+	const char *sender;
+	unsigned flags;
+	int64_t internal_date;
+};
+int store_tx_append(store_tx_t *tx, const struct store_append *a, uint32_t *uid_r);
 
 #endif

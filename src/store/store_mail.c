@@ -44,7 +44,7 @@ static int blob_find_or_append(store_tx_t *tx, const void *bytes, size_t len, in
 	return 0;
 }
 
-static int message_insert(store_tx_t *tx, const struct store_delivery *d, int64_t blob_id,
+static int message_insert(store_tx_t *tx, const char *msgid, const char *sender, int64_t blob_id,
 			  int64_t *message_r)
 {
 	static const char sql[] =
@@ -54,9 +54,9 @@ static int message_insert(store_tx_t *tx, const struct store_delivery *d, int64_
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, d->msgid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, msgid, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, blob_id);
-	sqlite3_bind_text(st, 3, d->sender, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, sender, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (int64_t)time(NULL));
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return -1;
@@ -64,36 +64,54 @@ static int message_insert(store_tx_t *tx, const struct store_delivery *d, int64_
 	return 0;
 }
 
-static int mailbox_append(store_tx_t *tx, int64_t owner_id, int64_t message_id)
+/* Takes the next UID and MODSEQ of a mailbox: by id, or (id 0) the owner's INBOX. */
+static int mailbox_next_uid(store_tx_t *tx, int64_t mailbox_id, int64_t owner_id,
+			    int64_t *mailbox_r, int64_t *uid_r, int64_t *modseq_r)
 {
-	static const char bump_sql[] =
+	static const char by_id_sql[] =
+		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
+		" WHERE id = ?1 RETURNING id, uidnext - 1, highestmodseq";
+	static const char inbox_sql[] =
 		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
 		" WHERE owner_id = ?1 AND name = 'INBOX' RETURNING id, uidnext - 1, highestmodseq";
-	static const char insert_sql[] =
-		"INSERT INTO mailbox_messages(mailbox_id, uid, message_id, modseq, internal_date)"
-		" VALUES(?1, ?2, ?3, ?4, ?5)";
-	sqlite3_stmt *st = store_stmt(tx->store, bump_sql);
-	int64_t mailbox_id, uid, modseq;
+	sqlite3_stmt *st = store_stmt(tx->store, mailbox_id ? by_id_sql : inbox_sql);
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, owner_id);
+	sqlite3_bind_int64(st, 1, mailbox_id ? mailbox_id : owner_id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		log_warnx("store: no INBOX for recipient id=%lld", (long long)owner_id);
+		log_warnx("store: no such mailbox id=%lld owner=%lld", (long long)mailbox_id,
+			  (long long)owner_id);
 		sqlite3_reset(st);
 		return -1;
 	}
-	mailbox_id = sqlite3_column_int64(st, 0);
-	uid = sqlite3_column_int64(st, 1);
-	modseq = sqlite3_column_int64(st, 2);
+	*mailbox_r = sqlite3_column_int64(st, 0);
+	*uid_r = sqlite3_column_int64(st, 1);
+	*modseq_r = sqlite3_column_int64(st, 2);
 	sqlite3_reset(st);
-	if ((st = store_stmt(tx->store, insert_sql)) == NULL)
+	return 0;
+}
+
+static int mailbox_append(store_tx_t *tx, int64_t mailbox_id, int64_t owner_id,
+			  int64_t message_id, unsigned flags, int64_t internal_date, uint32_t *uid_r)
+{
+	static const char insert_sql[] =
+		"INSERT INTO mailbox_messages(mailbox_id, uid, message_id, flags, modseq, internal_date)"
+		" VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
+	sqlite3_stmt *st;
+	int64_t uid, modseq;
+
+	if (mailbox_next_uid(tx, mailbox_id, owner_id, &mailbox_id, &uid, &modseq) < 0 ||
+	    (st = store_stmt(tx->store, insert_sql)) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, mailbox_id);
 	sqlite3_bind_int64(st, 2, uid);
 	sqlite3_bind_int64(st, 3, message_id);
-	sqlite3_bind_int64(st, 4, modseq);
-	sqlite3_bind_int64(st, 5, (int64_t)time(NULL));
+	sqlite3_bind_int(st, 4, (int)flags);
+	sqlite3_bind_int64(st, 5, modseq);
+	sqlite3_bind_int64(st, 6, internal_date);
+	if (uid_r != NULL)
+		*uid_r = (uint32_t)uid;
 	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
@@ -117,10 +135,10 @@ int store_tx_deliver(store_tx_t *tx, const struct store_delivery *d)
 	int64_t blob_id, message_id;
 
 	if (blob_find_or_append(tx, d->bytes, d->len, &blob_id) < 0 ||
-	    message_insert(tx, d, blob_id, &message_id) < 0)
+	    message_insert(tx, d->msgid, d->sender, blob_id, &message_id) < 0)
 		goto fail;
 	for (size_t i = 0; i < d->user_count; i++)
-		if (mailbox_append(tx, d->user_ids[i], message_id) < 0)
+		if (mailbox_append(tx, 0, d->user_ids[i], message_id, 0, (int64_t)time(NULL), NULL) < 0)
 			goto fail;
 	for (size_t i = 0; i < d->remote_count; i++)
 		if (queue_insert(tx, message_id, d->remote[i]) < 0)
@@ -174,6 +192,100 @@ int store_tx_expunge(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, s
 	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
+int store_tx_append(store_tx_t *tx, const struct store_append *a, uint32_t *uid_r)
+{
+	int64_t blob_id, message_id;
+
+	if (blob_find_or_append(tx, a->bytes, a->len, &blob_id) < 0 ||
+	    message_insert(tx, a->msgid, a->sender, blob_id, &message_id) < 0 ||
+	    mailbox_append(tx, a->mailbox_id, 0, message_id, a->flags, a->internal_date, uid_r) < 0) {
+		log_warnx("store: append failed msgid=%s error=\"%s\"", a->msgid,
+			  sqlite3_errmsg(tx->store->db));
+		return -1;
+	}
+	return 0;
+}
+
+int store_tx_set_flags(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids,
+		       const unsigned *flags, size_t count)
+{
+	static const char bump_sql[] =
+		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1"
+		" RETURNING highestmodseq";
+	static const char set_sql[] =
+		"UPDATE mailbox_messages SET flags = ?3, modseq = ?4"
+		" WHERE mailbox_id = ?1 AND uid = ?2 AND flags != ?3";
+	sqlite3_stmt *st;
+
+	for (size_t i = 0; i < count; i++) {
+		int64_t modseq;
+		if ((st = store_stmt(tx->store, bump_sql)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, mailbox_id);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			return -1;
+		}
+		modseq = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		if ((st = store_stmt(tx->store, set_sql)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, mailbox_id);
+		sqlite3_bind_int64(st, 2, uids[i]);
+		sqlite3_bind_int(st, 3, (int)flags[i]);
+		sqlite3_bind_int64(st, 4, modseq);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			return -1;
+	}
+	return 0;
+}
+
+int store_mailbox_foreach(store_t *store, int64_t owner_id,
+			  void (*cb)(const struct store_mailbox *mb, bool subscribed, void *arg),
+			  void *arg)
+{
+	static const char sql[] =
+		"SELECT id, owner_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed"
+		" FROM mailboxes WHERE owner_id = ?1 ORDER BY name = 'INBOX' DESC, name";
+	sqlite3_stmt *st = store_stmt(store, sql);
+	struct store_mailbox mb;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, owner_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		mb.id = sqlite3_column_int64(st, 0);
+		mb.owner_id = sqlite3_column_int64(st, 1);
+		mb.name = (char *)sqlite3_column_text(st, 2);
+		mb.special_use = (char *)sqlite3_column_text(st, 3);
+		mb.uidvalidity = (uint32_t)sqlite3_column_int64(st, 4);
+		mb.uidnext = (uint32_t)sqlite3_column_int64(st, 5);
+		mb.highestmodseq = (uint64_t)sqlite3_column_int64(st, 6);
+		cb(&mb, sqlite3_column_int(st, 7) != 0, arg);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_mailbox_state(store_t *store, int64_t mailbox_id, uint32_t *uidnext_r,
+			uint64_t *highestmodseq_r)
+{
+	sqlite3_stmt *st = store_stmt(store, "SELECT uidnext, highestmodseq FROM mailboxes WHERE id = ?1");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*uidnext_r = (uint32_t)sqlite3_column_int64(st, 0);
+		*highestmodseq_r = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
 void store_mailbox_clear(struct store_mailbox *mb)
 {
 	x_free(&mb->name);
@@ -213,7 +325,8 @@ int store_mailbox_messages(store_t *store, int64_t mailbox_id,
 			   struct store_message_ref **refs_r, size_t *count_r)
 {
 	static const char sql[] =
-		"SELECT mm.uid, m.id, m.msgid, b.segment, b.offset, b.length, mm.flags"
+		"SELECT mm.uid, m.id, m.msgid, b.segment, b.offset, b.length, mm.flags, mm.modseq,"
+		" mm.internal_date"
 		" FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id"
 		" JOIN blobs b ON b.id = m.blob_id WHERE mm.mailbox_id = ?1 ORDER BY mm.uid";
 	sqlite3_stmt *st = store_stmt(store, sql);
@@ -237,6 +350,8 @@ int store_mailbox_messages(store_t *store, int64_t mailbox_id,
 		r->offset = sqlite3_column_int64(st, 4);
 		r->size = sqlite3_column_int64(st, 5);
 		r->flags = (unsigned)sqlite3_column_int(st, 6);
+		r->modseq = (uint64_t)sqlite3_column_int64(st, 7);
+		r->internal_date = sqlite3_column_int64(st, 8);
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {

@@ -1,0 +1,388 @@
+/* cmd_fetch: FETCH and UID FETCH. Body sections are byte ranges of the stored
+ * message, streamed as literals while the output drains, never re-serialised:
+ * BODY[], BODY[HEADER], BODY[TEXT], BODY[HEADER.FIELDS (..)] and .NOT, partials,
+ * RFC822, RFC822.HEADER, RFC822.TEXT; plus FLAGS, UID, RFC822.SIZE, INTERNALDATE.
+ * ENVELOPE, BODYSTRUCTURE and MIME part numbers need the MIME module (not yet). */
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "imap_private.h"
+
+#define HEADER_SCAN_MAX (1024 * 1024)
+
+enum fetch_kind { F_FLAGS, F_UID, F_SIZE, F_INTERNALDATE, F_SECTION };
+enum section_kind { SEC_ALL, SEC_HEADER, SEC_TEXT, SEC_FIELDS, SEC_FIELDS_NOT };
+
+struct fetch_item {
+	enum fetch_kind kind;
+	enum section_kind sec;
+	bool peek;
+	bool partial;
+	uint64_t p_off, p_len;
+	char *label;      /* what the answer calls it: "BODY[HEADER]<0>", "RFC822" */
+	char **fields;    /* HEADER.FIELDS names */
+	size_t nfields;
+};
+
+struct fetch_state {
+	int64_t mailbox_id;
+	struct fetch_item *items;
+	size_t nitems;
+	size_t *idx;
+	size_t count, pos;
+	bool wants_flags;
+	uint32_t *seen_uids;
+	unsigned *seen_flags;
+	size_t nseen;
+};
+
+static void state_free(struct fetch_state *f)
+{
+	for (size_t i = 0; i < f->nitems; i++) {
+		free(f->items[i].label);
+		for (size_t j = 0; j < f->items[i].nfields; j++)
+			free(f->items[i].fields[j]);
+		free(f->items[i].fields);
+	}
+	free(f->items);
+	free(f->idx);
+	free(f->seen_uids);
+	free(f->seen_flags);
+	free(f);
+}
+
+static struct fetch_item *item_add(struct fetch_state *f, enum fetch_kind kind)
+{
+	f->items = xrealloc(f->items, (f->nitems + 1) * sizeof(*f->items));
+	memset(&f->items[f->nitems], 0, sizeof(*f->items));
+	f->items[f->nitems].kind = kind;
+	return &f->items[f->nitems++];
+}
+
+/* "<12.34>" after a section. */
+static int parse_partial(const char *p, struct fetch_item *it)
+{
+	char *end;
+
+	if (*p == '\0')
+		return 0;
+	if (*p != '<' || !isdigit((unsigned char)p[1]))
+		return -1;
+	it->p_off = strtoull(p + 1, &end, 10);
+	if (*end != '.' || !isdigit((unsigned char)end[1]))
+		return -1;
+	it->p_len = strtoull(end + 1, &end, 10);
+	if (strcmp(end, ">") != 0 || it->p_len == 0)
+		return -1;
+	it->partial = true;
+	return 0;
+}
+
+/* HEADER.FIELDS (A B): the names between the parentheses. */
+static int parse_field_names(const char *p, struct fetch_item *it)
+{
+	char *copy, *save = NULL;
+
+	while (*p == ' ')
+		p++;
+	if (*p != '(' || p[strlen(p) - 1] != ')')
+		return -1;
+	copy = xstrndup(p + 1, strlen(p) - 2);
+	for (char *t = strtok_r(copy, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save)) {
+		if (*t == '"' && strlen(t) >= 2) { /* quoted field name */
+			t[strlen(t) - 1] = '\0';
+			t++;
+		}
+		it->fields = xrealloc(it->fields, (it->nfields + 1) * sizeof(char *));
+		it->fields[it->nfields++] = xstrdup(t);
+	}
+	free(copy);
+	return it->nfields > 0 ? 0 : -1;
+}
+
+/* BODY[section]<partial> or BODY.PEEK[...]: returns 0, or -1 if not understood. */
+static int parse_body_item(struct fetch_state *f, const char *atom)
+{
+	bool peek = strncasecmp(atom, "BODY.PEEK[", 10) == 0;
+	const char *sec = atom + (peek ? 10 : 5), *close = strchr(sec, ']');
+	struct fetch_item *it;
+	char *section;
+	int rc = 0;
+
+	if (close == NULL)
+		return -1;
+	section = xstrndup(sec, (size_t)(close - sec));
+	it = item_add(f, F_SECTION);
+	it->peek = peek;
+	if (section[0] == '\0')
+		it->sec = SEC_ALL;
+	else if (strcasecmp(section, "HEADER") == 0)
+		it->sec = SEC_HEADER;
+	else if (strcasecmp(section, "TEXT") == 0)
+		it->sec = SEC_TEXT;
+	else if (strncasecmp(section, "HEADER.FIELDS.NOT", 17) == 0)
+		it->sec = SEC_FIELDS_NOT, rc = parse_field_names(section + 17, it);
+	else if (strncasecmp(section, "HEADER.FIELDS", 13) == 0)
+		it->sec = SEC_FIELDS, rc = parse_field_names(section + 13, it);
+	else
+		rc = -1; /* MIME part numbers: not yet */
+	if (rc == 0)
+		rc = parse_partial(close + 1, it);
+	if (rc == 0)
+		it->label = it->partial ? xasprintf("BODY[%s]<%llu>", section, (unsigned long long)it->p_off)
+					: xasprintf("BODY[%s]", section);
+	free(section);
+	return rc;
+}
+
+static int parse_item(struct fetch_state *f, const char *atom)
+{
+	static const struct { const char *name; enum section_kind sec; bool peek; } rfc822[] = {
+		{ "RFC822", SEC_ALL, false }, { "RFC822.HEADER", SEC_HEADER, true },
+		{ "RFC822.TEXT", SEC_TEXT, false },
+	};
+
+	if (strcasecmp(atom, "FLAGS") == 0)
+		f->wants_flags = true, item_add(f, F_FLAGS);
+	else if (strcasecmp(atom, "UID") == 0)
+		item_add(f, F_UID);
+	else if (strcasecmp(atom, "RFC822.SIZE") == 0)
+		item_add(f, F_SIZE);
+	else if (strcasecmp(atom, "INTERNALDATE") == 0)
+		item_add(f, F_INTERNALDATE);
+	else if (strcasecmp(atom, "FAST") == 0) {
+		f->wants_flags = true;
+		item_add(f, F_FLAGS), item_add(f, F_INTERNALDATE), item_add(f, F_SIZE);
+	} else if (strncasecmp(atom, "BODY[", 5) == 0 || strncasecmp(atom, "BODY.PEEK[", 10) == 0)
+		return parse_body_item(f, atom);
+	else {
+		for (size_t i = 0; i < 3; i++) {
+			if (strcasecmp(atom, rfc822[i].name) != 0)
+				continue;
+			struct fetch_item *it = item_add(f, F_SECTION);
+			it->sec = rfc822[i].sec;
+			it->peek = rfc822[i].peek;
+			it->label = xstrdup(rfc822[i].name);
+			return 0;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_items(struct fetch_state *f, const struct imap_arg *arg, bool uid)
+{
+	if (uid)
+		item_add(f, F_UID);
+	if (arg->type == IMAP_ARG_ATOM)
+		return parse_item(f, arg->str);
+	if (arg->type != IMAP_ARG_LIST || arg->count == 0)
+		return -1;
+	for (size_t i = 0; i < arg->count; i++)
+		if (arg->children[i].type != IMAP_ARG_ATOM || parse_item(f, arg->children[i].str) < 0)
+			return -1;
+	return 0;
+}
+
+/* Length of the header section including the blank line that ends it. */
+static uint64_t header_length(struct imap_session *s, const struct store_message_ref *ref)
+{
+	char buf[8192];
+	uint64_t off = 0;
+	int newlines = 0; /* consecutive line ends, CRs ignored */
+	ssize_t n;
+
+	while (off < HEADER_SCAN_MAX &&
+	       (n = store_message_read(s->server->store, ref, off, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\n' && ++newlines == 2)
+				return off + (uint64_t)i + 1;
+			if (buf[i] != '\n' && buf[i] != '\r')
+				newlines = 0;
+		}
+		off += (uint64_t)n;
+	}
+	return (uint64_t)ref->size;
+}
+
+static bool field_listed(const struct fetch_item *it, const char *line, size_t len)
+{
+	const char *colon = memchr(line, ':', len);
+	size_t name_len = colon ? (size_t)(colon - line) : 0;
+
+	for (size_t i = 0; colon && i < it->nfields; i++)
+		if (strlen(it->fields[i]) == name_len && strncasecmp(line, it->fields[i], name_len) == 0)
+			return true;
+	return false;
+}
+
+/* The header fields asked for (or all but them), verbatim, then CRLF. */
+static void header_fields(struct imap_session *s, const struct store_message_ref *ref,
+			  uint64_t hlen, const struct fetch_item *it, str_t *out)
+{
+	str_t hdr;
+	bool keep = false;
+
+	str_init(&hdr);
+	if (hlen > HEADER_SCAN_MAX)
+		hlen = HEADER_SCAN_MAX;
+	str_reserve(&hdr, (size_t)hlen);
+	hdr.len = (size_t)store_message_read(s->server->store, ref, 0, hdr.data, (size_t)hlen);
+	for (size_t pos = 0; pos < hdr.len;) {
+		const char *line = hdr.data + pos, *lf = memchr(line, '\n', hdr.len - pos);
+		size_t len = lf ? (size_t)(lf - line) + 1 : hdr.len - pos;
+		if (line[0] == '\r' || line[0] == '\n')
+			break;
+		if (line[0] != ' ' && line[0] != '\t')
+			keep = field_listed(it, line, len) == (it->sec == SEC_FIELDS);
+		if (keep)
+			str_append(out, line, len);
+		pos += len;
+	}
+	str_append(out, "\r\n", 2);
+	str_free(&hdr);
+}
+
+/* Queues "LABEL {n}\r\n" and the bytes of one section. */
+static void emit_section(struct imap_session *s, const struct fetch_item *it,
+			 const struct store_message_ref *ref, str_t *line)
+{
+	uint64_t hlen = it->sec == SEC_ALL ? 0 : header_length(s, ref);
+	uint64_t start = it->sec == SEC_TEXT ? hlen : 0;
+	uint64_t end = it->sec == SEC_HEADER ? hlen : (uint64_t)ref->size;
+	str_t text;
+
+	str_init(&text);
+	if (it->sec == SEC_FIELDS || it->sec == SEC_FIELDS_NOT) {
+		header_fields(s, ref, hlen, it, &text);
+		start = 0, end = text.len;
+	}
+	if (it->partial) {
+		uint64_t len = end - start;
+		start += it->p_off < len ? it->p_off : len;
+		end = start + it->p_len < end ? start + it->p_len : end;
+	}
+	str_appendf(line, "%s {%llu}\r\n", it->label, (unsigned long long)(end - start));
+	imap_piece_text(s, line->data, line->len);
+	str_clear(line);
+	if (text.data != NULL)
+		imap_piece_text(s, text.data + start, (size_t)(end - start));
+	else
+		imap_piece_range(s, ref, start, end - start);
+	str_free(&text);
+}
+
+static void mark_seen(struct imap_session *s, struct fetch_state *f, struct store_message_ref *m)
+{
+	m->flags |= STORE_FLAG_SEEN;
+	f->seen_uids = xrealloc(f->seen_uids, (f->nseen + 1) * sizeof(uint32_t));
+	f->seen_flags = xrealloc(f->seen_flags, (f->nseen + 1) * sizeof(unsigned));
+	f->seen_uids[f->nseen] = m->uid;
+	f->seen_flags[f->nseen++] = m->flags;
+}
+
+static void emit_message(struct imap_session *s, struct fetch_state *f, size_t index)
+{
+	struct store_message_ref *m = &s->view.msgs[index];
+	bool flags_changed = false;
+	str_t line;
+	char date[64];
+
+	str_init(&line);
+	str_appendf(&line, "* %zu FETCH (", index + 1);
+	for (size_t i = 0; i < f->nitems; i++) {
+		const struct fetch_item *it = &f->items[i];
+		if (i > 0)
+			str_append(&line, " ", 1);
+		if (it->kind == F_UID) {
+			str_appendf(&line, "UID %u", m->uid);
+		} else if (it->kind == F_FLAGS) {
+			str_append_cstr(&line, "FLAGS "), imap_format_flags(m->flags, &line);
+		} else if (it->kind == F_SIZE) {
+			str_appendf(&line, "RFC822.SIZE %lld", (long long)m->size);
+		} else if (it->kind == F_INTERNALDATE) {
+			time_t t = (time_t)m->internal_date;
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			strftime(date, sizeof(date), "\"%d-%b-%Y %H:%M:%S +0000\"", &tm);
+			str_append_cstr(&line, "INTERNALDATE "), str_append_cstr(&line, date);
+		} else {
+			if (!it->peek && !s->view.readonly && !(m->flags & STORE_FLAG_SEEN)) {
+				mark_seen(s, f, m);
+				flags_changed = true;
+			}
+			emit_section(s, it, m, &line);
+		}
+	}
+	if (flags_changed && !f->wants_flags)
+		str_append_cstr(&line, " FLAGS "), imap_format_flags(m->flags, &line);
+	str_append(&line, ")\r\n", 3);
+	imap_piece_text(s, line.data, line.len);
+	str_free(&line);
+}
+
+static void seen_written(struct imap_session *s, void *arg, int ok)
+{
+	struct fetch_state *f = arg;
+
+	state_free(f);
+	if (s == NULL)
+		return;
+	s->cmd_state = NULL;
+	if (ok)
+		imap_command_done(s, "OK", "FETCH completed");
+	else
+		imap_command_done(s, "NO", "[SERVERBUG] \\Seen could not be stored");
+}
+
+static int seen_job(store_tx_t *tx, void *arg)
+{
+	struct fetch_state *f = arg;
+
+	return store_tx_set_flags(tx, f->mailbox_id, f->seen_uids, f->seen_flags, f->nseen);
+}
+
+static void fetch_resume(struct imap_session *s)
+{
+	struct fetch_state *f = s->cmd_state;
+
+	while (imap_pieces_flush(s)) {
+		if (s->conn == NULL || s->quitting)
+			break;
+		if (f->pos == f->count) {
+			s->resume = NULL;
+			if (f->nseen > 0) {
+				imap_writer_run(s, seen_job, f, seen_written);
+				return;
+			}
+			s->cmd_state = NULL;
+			state_free(f);
+			imap_command_done(s, "OK", "FETCH completed");
+			return;
+		}
+		emit_message(s, f, f->idx[f->pos++]);
+	}
+}
+
+void cmd_fetch(struct imap_session *s)
+{
+	struct fetch_state *f = xcalloc(1, sizeof(*f));
+
+	if (s->cmd.argc != 2 || s->cmd.args[0].type != IMAP_ARG_ATOM ||
+	    parse_items(f, &s->cmd.args[1], s->cmd.uid) < 0) {
+		state_free(f);
+		imap_command_done(s, "BAD", "Unsupported or invalid FETCH items");
+		return;
+	}
+	if (imap_view_select_set(s, s->cmd.args[0].str, s->cmd.uid, &f->idx, &f->count) < 0) {
+		state_free(f);
+		imap_command_done(s, "BAD", "Invalid message set");
+		return;
+	}
+	f->mailbox_id = s->view.id;
+	s->cmd_state = f;
+	s->resume = fetch_resume;
+	fetch_resume(s);
+}

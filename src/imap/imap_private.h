@@ -1,0 +1,137 @@
+/* imap_private: the session, the selected-mailbox view and the command context
+ * shared by the IMAP server's files. */
+#ifndef SEALPOST_IMAP_PRIVATE_H
+#define SEALPOST_IMAP_PRIVATE_H
+
+#include <sys/queue.h>
+
+#include "imap.h"
+
+#define IMAP_FLAGS_ALL (STORE_FLAG_SEEN | STORE_FLAG_ANSWERED | STORE_FLAG_FLAGGED | \
+			STORE_FLAG_DELETED | STORE_FLAG_DRAFT)
+#define IMAP_OUTPUT_HIGH (256 * 1024)
+
+struct imap_server {
+	net_loop_t *loop;
+	store_t *store;
+	store_writer_t *writer;
+	net_tls_t *tls;
+	LIST_HEAD(, imap_session) sessions;
+	size_t session_count;
+	bool shutting_down;
+};
+
+enum imap_state { IMAP_STATE_NOT_AUTH, IMAP_STATE_AUTH, IMAP_STATE_SELECTED };
+
+/* The selected mailbox as this session last told the client about it: message
+ * sequence numbers are indexes into msgs, plus one. */
+struct imap_view {
+	int64_t id;
+	char *name;
+	bool readonly;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	struct store_message_ref *msgs;
+	size_t count;
+};
+
+/* One command being run: the parser keeps the arguments alive until it ends. */
+struct imap_cmd {
+	const char *tag;
+	const char *name;
+	const struct imap_arg *args;
+	size_t argc;
+	bool uid; /* "UID FETCH" and the like */
+};
+
+/* What a FETCH writes: text, or a byte range of a stored message. */
+struct imap_piece {
+	str_t text;
+	bool is_range;
+	struct store_message_ref ref;
+	uint64_t off, len;
+};
+
+typedef void imap_resume_fn(struct imap_session *s);
+
+struct imap_session {
+	imap_server_t *server;
+	conn_t *conn; /* NULL once the client is gone */
+	char id[13];
+	enum imap_state state;
+	int64_t owner_id;
+	char *user;
+	struct imap_parser parser;
+	struct imap_cmd cmd;
+	bool in_command;   /* cmd is valid; input waits until imap_command_done */
+	bool waiting;      /* a writer job or password check is in flight */
+	imap_resume_fn *resume; /* called when output drains (long FETCH) */
+	void *cmd_state;
+	struct imap_view view;
+	struct imap_piece *pieces;
+	size_t piece_count, piece_next;
+	uint64_t piece_off;
+	bool idling, auth_continue;
+	net_timer_t *idle_timer;
+	str_t line, out;
+	int errors;
+	bool quitting;
+	LIST_ENTRY(imap_session) entry;
+};
+
+/* imap_session.c */
+/* Frees a session whose client left while it was waiting. */
+void imap_session_release(struct imap_session *s);
+void imap_untagged(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Ends the current command with a tagged reply: status is OK, NO or BAD. */
+void imap_command_done(struct imap_session *s, const char *status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Writes str as an IMAP string: quoted when safe, a literal otherwise. */
+void imap_append_string(str_t *out, const char *str, size_t len);
+/* Sends the queued pieces while the output has room; true once all are sent. */
+bool imap_pieces_flush(struct imap_session *s);
+void imap_piece_text(struct imap_session *s, const char *text, size_t len);
+void imap_piece_range(struct imap_session *s, const struct store_message_ref *ref, uint64_t off,
+		      uint64_t len);
+/* Runs a writer job; done() comes back on the loop thread with the outcome. */
+void imap_writer_run(struct imap_session *s, store_job_fn *job, void *arg,
+		     void (*done)(struct imap_session *s, void *arg, int ok));
+const char *imap_capabilities(const struct imap_session *s);
+
+/* imap_view.c */
+int imap_view_open(struct imap_session *s, int64_t mailbox_id, const char *name, bool readonly);
+void imap_view_close(struct imap_session *s);
+/* Reports what changed in the store since the client last heard (EXPUNGE, FETCH
+ * FLAGS, EXISTS). */
+void imap_view_sync(struct imap_session *s);
+void imap_format_flags(unsigned flags, str_t *out);
+/* Parses a flag list (atoms like \Seen); returns 0 or -1 on an unknown flag. */
+int imap_parse_flags(const struct imap_arg *args, size_t count, unsigned *flags_r);
+/* The indexes (0-based) of the messages a set names, by number or by UID. */
+int imap_view_select_set(struct imap_session *s, const char *set, bool uid, size_t **idx_r,
+			 size_t *count_r);
+/* Finds a mailbox of the user by IMAP name (INBOX in any case). */
+int imap_mailbox_find(struct imap_session *s, const char *name, struct store_mailbox *mb);
+
+/* commands, one file per group (cmd_*.c) */
+void cmd_capability(struct imap_session *s);
+void cmd_noop(struct imap_session *s);
+void cmd_logout(struct imap_session *s);
+void cmd_id(struct imap_session *s);
+void cmd_namespace(struct imap_session *s);
+void cmd_starttls(struct imap_session *s);
+void cmd_login(struct imap_session *s);
+void cmd_authenticate(struct imap_session *s);
+void cmd_authenticate_continue(struct imap_session *s, const char *line);
+void cmd_select(struct imap_session *s);
+void cmd_unselect(struct imap_session *s);
+void cmd_list(struct imap_session *s);
+void cmd_status(struct imap_session *s);
+void cmd_fetch(struct imap_session *s);
+void cmd_store(struct imap_session *s);
+void cmd_expunge(struct imap_session *s);
+void cmd_append(struct imap_session *s);
+void cmd_idle(struct imap_session *s);
+void cmd_idle_line(struct imap_session *s, const char *line);
+
+#endif

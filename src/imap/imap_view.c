@@ -1,0 +1,165 @@
+/* imap_view: the selected mailbox as the client knows it, and telling the client
+ * what changed since (EXPUNGE, FETCH FLAGS, EXISTS), by comparing UID lists. Also
+ * flags, sequence sets over the view, and finding mailboxes by IMAP name. */
+#include <string.h>
+#include <strings.h>
+
+#include "imap_private.h"
+
+static const struct {
+	unsigned flag;
+	const char *name;
+} flag_names[] = {
+	{ STORE_FLAG_ANSWERED, "\\Answered" }, { STORE_FLAG_FLAGGED, "\\Flagged" },
+	{ STORE_FLAG_DELETED, "\\Deleted" },   { STORE_FLAG_SEEN, "\\Seen" },
+	{ STORE_FLAG_DRAFT, "\\Draft" },
+};
+
+void imap_format_flags(unsigned flags, str_t *out)
+{
+	bool first = true;
+
+	str_append(out, "(", 1);
+	for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++) {
+		if (!(flags & flag_names[i].flag))
+			continue;
+		if (!first)
+			str_append(out, " ", 1);
+		str_append_cstr(out, flag_names[i].name);
+		first = false;
+	}
+	str_append(out, ")", 1);
+}
+
+int imap_parse_flags(const struct imap_arg *args, size_t count, unsigned *flags_r)
+{
+	unsigned flags = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		size_t j;
+		if (args[i].type != IMAP_ARG_ATOM)
+			return -1;
+		for (j = 0; j < sizeof(flag_names) / sizeof(flag_names[0]); j++)
+			if (strcasecmp(args[i].str, flag_names[j].name) == 0)
+				break;
+		if (j == sizeof(flag_names) / sizeof(flag_names[0]))
+			return -1; /* keywords are not stored yet */
+		flags |= flag_names[j].flag;
+	}
+	*flags_r = flags;
+	return 0;
+}
+
+int imap_mailbox_find(struct imap_session *s, const char *name, struct store_mailbox *mb)
+{
+	return store_mailbox_by_name(s->server->store, s->owner_id,
+				     strcasecmp(name, "INBOX") == 0 ? "INBOX" : name, mb);
+}
+
+static int view_load(struct imap_session *s, struct store_message_ref **msgs_r, size_t *count_r)
+{
+	if (store_mailbox_state(s->server->store, s->view.id, &s->view.uidnext,
+				&s->view.highestmodseq) < 0)
+		return -1;
+	return store_mailbox_messages(s->server->store, s->view.id, msgs_r, count_r);
+}
+
+int imap_view_open(struct imap_session *s, int64_t mailbox_id, const char *name, bool readonly)
+{
+	imap_view_close(s);
+	s->view.id = mailbox_id;
+	s->view.name = xstrdup(name);
+	s->view.readonly = readonly;
+	if (view_load(s, &s->view.msgs, &s->view.count) < 0) {
+		imap_view_close(s);
+		return -1;
+	}
+	return 0;
+}
+
+void imap_view_close(struct imap_session *s)
+{
+	x_free(&s->view.name);
+	x_free(&s->view.msgs);
+	memset(&s->view, 0, sizeof(s->view));
+}
+
+/* Walks old and new lists (both in UID order): gone UIDs are EXPUNGEd, changed
+ * flags are FETCHed, new ones counted into EXISTS. */
+static void view_report(struct imap_session *s, struct store_message_ref *fresh, size_t fresh_count)
+{
+	size_t i = 0, j = 0, seq = 0;
+	str_t flags;
+
+	str_init(&flags);
+	while (i < s->view.count) {
+		if (j < fresh_count && fresh[j].uid == s->view.msgs[i].uid) {
+			seq++;
+			if (fresh[j].flags != s->view.msgs[i].flags) {
+				str_clear(&flags);
+				imap_format_flags(fresh[j].flags, &flags);
+				imap_untagged(s, "%zu FETCH (UID %u FLAGS %s)", seq, fresh[j].uid, flags.data);
+			}
+			i++, j++;
+		} else if (j < fresh_count && fresh[j].uid < s->view.msgs[i].uid) {
+			j++; /* cannot happen: UIDs only grow; be safe */
+		} else {
+			imap_untagged(s, "%zu EXPUNGE", seq + 1);
+			i++;
+		}
+	}
+	if (fresh_count > seq)
+		imap_untagged(s, "%zu EXISTS", fresh_count);
+	str_free(&flags);
+}
+
+void imap_view_sync(struct imap_session *s)
+{
+	struct store_message_ref *fresh;
+	size_t fresh_count;
+	uint32_t uidnext;
+	uint64_t modseq;
+
+	if (s->state != IMAP_STATE_SELECTED ||
+	    store_mailbox_state(s->server->store, s->view.id, &uidnext, &modseq) < 0)
+		return;
+	if (uidnext == s->view.uidnext && modseq == s->view.highestmodseq)
+		return;
+	if (view_load(s, &fresh, &fresh_count) < 0)
+		return;
+	view_report(s, fresh, fresh_count);
+	free(s->view.msgs);
+	s->view.msgs = fresh;
+	s->view.count = fresh_count;
+}
+
+int imap_view_select_set(struct imap_session *s, const char *text, bool uid, size_t **idx_r,
+			 size_t *count_r)
+{
+	struct imap_view *v = &s->view;
+	uint32_t star = uid ? (v->count ? v->msgs[v->count - 1].uid : 0) : (uint32_t)v->count;
+	struct imap_seqset set;
+	size_t *idx = NULL, n = 0;
+
+	if (imap_seqset_parse(text, star, &set) < 0)
+		return -1;
+	/* Message numbers beyond the mailbox are an error; UIDs are not (RFC 3501 6.4.8). */
+	for (size_t r = 0; !uid && r < set.count; r++) {
+		if (set.ranges[r].hi > v->count || set.ranges[r].lo == 0) {
+			imap_seqset_free(&set);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < v->count; i++) {
+		uint32_t key = uid ? v->msgs[i].uid : (uint32_t)(i + 1);
+		if (!imap_seqset_contains(&set, key))
+			continue;
+		if (n % 64 == 0)
+			idx = xrealloc(idx, (n + 64) * sizeof(*idx));
+		idx[n++] = i;
+	}
+	imap_seqset_free(&set);
+	*idx_r = idx;
+	*count_r = n;
+	return 0;
+}
