@@ -16,7 +16,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("SEALPOST_BIN", os.path.join(ROOT, "build", "asan", "sealpost"))
 DOMAIN = "example.test"
-PROTOCOLS = ("smtp", "submission", "smtps", "pop3", "pop3s")
+PROTOCOLS = ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps")
 # Settings the tests need short; everything else keeps its default.
 TEST_SETTINGS = {"data_timeout": "3", "smtp_timeout": "5"}
 

@@ -1,0 +1,174 @@
+"""IMAP (the subset built so far) through imaplib and curl: TLS before login,
+byte-exact BODY[], flags, expunge, two sessions seeing each other's changes, IDLE,
+APPEND to Sent (stored, not transmitted), and hostile input."""
+import hashlib
+import imaplib
+import smtplib
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import tls_context, strip_trace
+
+
+def deliver(server, user, body=b"", subject=None):
+    subject = subject or uuid.uuid4().hex
+    msg = f"Subject: {subject}\r\nFrom: a@remote.test\r\n\r\n".encode() + (body or b"hello\r\n")
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as s:
+        s.sendmail("a@remote.test", [user], msg)
+    return msg
+
+
+def login(server, user, pw):
+    m = imaplib.IMAP4_SSL("127.0.0.1", server.port("imaps"), ssl_context=tls_context(), timeout=30)
+    m.login(user, pw)
+    return m
+
+
+def test_login_needs_tls(server):
+    user, pw = server.add_user()
+    m = imaplib.IMAP4("127.0.0.1", server.port("imap"), timeout=30)
+    assert "LOGINDISABLED" in m.capabilities and "STARTTLS" in m.capabilities
+    with pytest.raises(imaplib.IMAP4.error):
+        m.login(user, pw)
+    m.starttls(ssl_context=tls_context())
+    assert m.login(user, pw)[0] == "OK"
+    typ, data = m.select("NoSuchBox")
+    assert typ == "NO" and b"NONEXISTENT" in data[0]
+    m.logout()
+
+
+def test_wrong_password(server):
+    user, _ = server.add_user()
+    m = imaplib.IMAP4_SSL("127.0.0.1", server.port("imaps"), ssl_context=tls_context(), timeout=30)
+    with pytest.raises(imaplib.IMAP4.error) as e:
+        m.login(user, "wrong")
+    assert b"AUTHENTICATIONFAILED" in str(e.value).encode()
+
+
+def test_body_bytes_match_what_smtp_carried(server):
+    user, pw = server.add_user()
+    sent = deliver(server, user, body=b"x" * 998 + b"\r\n.\r\n" + "äöü\r\n".encode() * 50)
+    m = login(server, user, pw)
+    assert m.select("INBOX") == ("OK", [b"1"])
+    _, data = m.fetch("1", "(BODY.PEEK[] RFC822.SIZE)")
+    body = data[0][1]
+    assert hashlib.sha256(strip_trace(body)).digest() == hashlib.sha256(sent).digest()
+    assert f"RFC822.SIZE {len(body)})".encode() in data[1]
+    _, data = m.fetch("1", "(BODY.PEEK[HEADER] BODY.PEEK[TEXT])")
+    assert data[0][1] + data[1][1] == body
+    _, data = m.fetch("1", "(FLAGS)")
+    assert b"\\Seen" not in data[0]  # PEEK does not set \Seen
+    _, data = m.fetch("1", "(BODY[TEXT]<0.10>)")
+    assert data[0][1] == b"x" * 10 and b"\\Seen" in data[1]
+    m.logout()
+
+
+def test_flags_expunge_and_uidplus(server):
+    user, pw = server.add_user()
+    for _ in range(3):
+        deliver(server, user)
+    m = login(server, user, pw)
+    m.select("INBOX")
+    assert m.store("1:2", "+FLAGS", "(\\Deleted \\Flagged)")[0] == "OK"
+    assert m.store("2", "-FLAGS", "(\\Deleted)")[0] == "OK"
+    _, data = m.fetch("1:3", "(FLAGS)")
+    assert [b"\\Deleted" in d for d in data] == [True, False, False]
+    typ, data = m.expunge()
+    assert typ == "OK" and data == [b"1"]
+    _, data = m.uid("FETCH", "1:*", "(FLAGS)")
+    assert [d.split(b"UID ")[1].split(b" ")[0] for d in data] == [b"2", b"3"]
+    typ, data = m.append("Sent", "(\\Seen)", None, b"Subject: draft\r\n\r\nsaved\r\n")
+    assert typ == "OK" and b"APPENDUID" in data[0]
+    assert "draft" not in server.cli("queue", "list").stdout  # stored, not sent
+    assert m.status("Sent", "(MESSAGES UNSEEN)")[1] == [b'"Sent" (MESSAGES 1 UNSEEN 0)']
+    m.logout()
+
+
+def test_two_sessions_see_each_others_changes(server):
+    user, pw = server.add_user()
+    deliver(server, user)
+    deliver(server, user)
+    a, b = login(server, user, pw), login(server, user, pw)
+    a.select("INBOX")
+    b.select("INBOX")
+    b.untagged_responses.clear()
+    a.store("1", "+FLAGS", "(\\Deleted)")
+    a.expunge()
+    a.store("1", "+FLAGS", "(\\Flagged)")
+    deliver(server, user)
+    typ, _ = b.noop()
+    untagged = b.untagged_responses
+    assert untagged.get("EXPUNGE") == [b"1"]
+    assert untagged.get("EXISTS") == [b"2"]
+    assert any(b"\\Flagged" in f for f in untagged.get("FETCH", []))
+    a.logout()
+    b.logout()
+
+
+def test_idle_reports_delivery_within_a_second(server):
+    user, pw = server.add_user()
+    m = login(server, user, pw)
+    m.select("INBOX")
+    tag = m._new_tag()
+    m.send(tag + b" IDLE\r\n")
+    assert m.readline().startswith(b"+")
+    start = time.time()
+    deliver(server, user)
+    line = m.readline()
+    elapsed = time.time() - start
+    assert line == b"* 1 EXISTS\r\n", line
+    assert elapsed < 1.5  # delivery commit + at most one 500 ms poll
+    m.send(b"DONE\r\n")
+    assert m.readline().startswith(tag + b" OK")
+    m.logout()
+
+
+def test_curl_fetches_a_message(server):
+    user, pw = server.add_user()
+    sent = deliver(server, user, subject="curl-imap")
+    out = subprocess.run(["curl", "-sS", "--ssl-reqd", "-k", "-u", f"{user}:{pw}",
+                          f"imap://127.0.0.1:{server.port('imap')}/INBOX;UID=1"],
+                         capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert strip_trace(out.stdout) == sent
+
+
+def raw_imap(server):
+    sock = socket.create_connection(("127.0.0.1", server.port("imap")), timeout=30)
+    f = sock.makefile("rb")
+    assert f.readline().startswith(b"* OK")
+    return sock, f
+
+
+def test_bad_input_gets_bad_and_server_goes_on(server):
+    sock, f = raw_imap(server)
+    cases = [
+        b"a1 FETCH (1\r\n",                      # unbalanced parentheses
+        b"a2 NOOP " + b"(" * 100 + b"\r\n",      # deep nesting
+        b"a3 LOGIN {999999999999}\r\n",          # literal larger than the limit
+        b"a4 SELECT INBOX\r\n",                  # wrong state
+        b"a5 FROBNICATE\r\n",                    # unknown
+        b"a6 X \"open\r\n",                      # unterminated string
+    ]
+    for line in cases:
+        sock.sendall(line)
+        reply = f.readline()
+        assert b" BAD " in reply, (line, reply)
+    sock.sendall(b"a7 " + b"A" * (10 * 1024 * 1024) + b"\r\n")  # a 10 MB command line
+    reply = f.readline()
+    assert reply.startswith(b"a7 BAD") or reply.startswith(b"* BAD"), reply
+    sock.sendall(b"a8 NOOP\r\n")
+    assert f.readline().startswith(b"a8 OK")
+    sock.sendall(b"a9 LOGOUT\r\n")
+    assert f.readline().startswith(b"* BYE")
+
+
+def test_nonsync_literal_too_large_closes(server):
+    sock, f = raw_imap(server)
+    sock.sendall(b"b1 APPEND INBOX {99999999999+}\r\n")
+    assert b"BAD" in f.readline()
+    assert f.readline().startswith(b"* BYE")
