@@ -74,51 +74,91 @@ static bool pattern_match(const char *pat, const char *name)
 	return *name == '\0';
 }
 
-struct list_ctx {
-	struct imap_session *s;
-	const char *pattern;
-	bool lsub;
-	str_t line;
+struct list_entry {
+	char *name;
+	char *special_use;
+	bool subscribed;
 };
 
-static void list_one(const struct store_mailbox *mb, bool subscribed, void *arg)
+struct list_ctx {
+	struct list_entry *entries;
+	size_t count;
+};
+
+static void list_collect(const struct store_mailbox *mb, bool subscribed, void *arg)
 {
 	struct list_ctx *l = arg;
-	bool match = pattern_match(l->pattern, mb->name) ||
-		     (strcmp(mb->name, "INBOX") == 0 && strncasecmp(l->pattern, "INBOX", 5) == 0 &&
-		      pattern_match(l->pattern + 5, ""));
 
-	if (!match || (l->lsub && !subscribed))
-		return;
-	str_clear(&l->line);
-	str_appendf(&l->line, "%s (\\HasNoChildren%s%s) \"/\" ", l->lsub ? "LSUB" : "LIST",
-		    mb->special_use ? " " : "", mb->special_use ? mb->special_use : "");
-	imap_append_string(&l->line, mb->name, strlen(mb->name));
-	imap_untagged(l->s, "%s", l->line.data);
+	l->entries = xrealloc(l->entries, (l->count + 1) * sizeof(*l->entries));
+	l->entries[l->count].name = xstrdup(mb->name);
+	l->entries[l->count].special_use = mb->special_use ? xstrdup(mb->special_use) : NULL;
+	l->entries[l->count++].subscribed = subscribed;
+}
+
+static bool has_children(const struct list_ctx *l, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < l->count; i++)
+		if (strncmp(l->entries[i].name, name, len) == 0 && l->entries[i].name[len] == '/')
+			return true;
+	return false;
+}
+
+static bool list_matches(const char *pattern, const char *name)
+{
+	return pattern_match(pattern, name) ||
+	       (strcmp(name, "INBOX") == 0 && strncasecmp(pattern, "INBOX", 5) == 0 &&
+		pattern_match(pattern + 5, ""));
+}
+
+static void list_reply(struct imap_session *s, const struct list_ctx *l, const char *pattern,
+		       bool lsub)
+{
+	str_t line;
+
+	str_init(&line);
+	for (size_t i = 0; i < l->count; i++) {
+		const struct list_entry *e = &l->entries[i];
+		if (!list_matches(pattern, e->name) || (lsub && !e->subscribed))
+			continue;
+		str_clear(&line);
+		str_appendf(&line, "%s (%s%s%s) \"/\" ", lsub ? "LSUB" : "LIST",
+			    has_children(l, e->name) ? "\\HasChildren" : "\\HasNoChildren",
+			    e->special_use ? " " : "", e->special_use ? e->special_use : "");
+		imap_append_string(&line, e->name, strlen(e->name));
+		imap_untagged(s, "%s", line.data);
+	}
+	str_free(&line);
 }
 
 void cmd_list(struct imap_session *s)
 {
-	struct list_ctx l = { .s = s, .lsub = strcmp(s->cmd.name, "LSUB") == 0 };
+	struct list_ctx l = { 0 };
+	bool lsub = strcmp(s->cmd.name, "LSUB") == 0;
 	char *pattern;
 
 	if (s->cmd.argc != 2 || !arg_is_string(&s->cmd.args[0]) || !arg_is_string(&s->cmd.args[1])) {
 		imap_command_done(s, "BAD", "Syntax: %s reference pattern", s->cmd.name);
 		return;
 	}
-	if (s->cmd.args[1].str[0] == '\0' && !l.lsub) {
+	if (s->cmd.args[1].str[0] == '\0' && !lsub) {
 		imap_untagged(s, "LIST (\\Noselect) \"/\" \"\"");
 		imap_command_done(s, "OK", "LIST completed");
 		return;
 	}
 	pattern = xasprintf("%s%s", s->cmd.args[0].str, s->cmd.args[1].str);
-	l.pattern = pattern;
-	str_init(&l.line);
-	if (store_mailbox_foreach(s->server->store, s->owner_id, list_one, &l) < 0)
+	if (store_mailbox_foreach(s->server->store, s->owner_id, list_collect, &l) < 0) {
 		imap_command_done(s, "NO", "[SERVERBUG] Cannot list mailboxes");
-	else
+	} else {
+		list_reply(s, &l, pattern, lsub);
 		imap_command_done(s, "OK", "%s completed", s->cmd.name);
-	str_free(&l.line);
+	}
+	for (size_t i = 0; i < l.count; i++) {
+		free(l.entries[i].name);
+		free(l.entries[i].special_use);
+	}
+	free(l.entries);
 	free(pattern);
 }
 

@@ -30,6 +30,13 @@ static const struct {
 	{ "LSUB", AUTHED, cmd_list, false },
 	{ "STATUS", AUTHED, cmd_status, false },
 	{ "APPEND", AUTHED, cmd_append, false },
+	{ "CREATE", AUTHED, cmd_manage, false },
+	{ "DELETE", AUTHED, cmd_manage, false },
+	{ "RENAME", AUTHED, cmd_manage, false },
+	{ "SUBSCRIBE", AUTHED, cmd_manage, false },
+	{ "UNSUBSCRIBE", AUTHED, cmd_manage, false },
+	{ "COPY", IN_SELECTED, cmd_copy, true },
+	{ "MOVE", IN_SELECTED, cmd_copy, true },
 	{ "IDLE", AUTHED, cmd_idle, false },
 	{ "CHECK", IN_SELECTED, cmd_noop, false },
 	{ "UNSELECT", IN_SELECTED, cmd_unselect, false },
@@ -58,12 +65,12 @@ const char *imap_capabilities(const struct imap_session *s)
 	bool auth_ok = tls || param_get(P_AUTH_PLAINTEXT_ALLOWED) != 0;
 
 	if (s->state != IMAP_STATE_NOT_AUTH)
-		return "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS";
+		return "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE";
 	if (!tls && s->server->tls != NULL)
-		return auth_ok ? "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS STARTTLS AUTH=PLAIN"
-			       : "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS STARTTLS LOGINDISABLED";
-	return auth_ok ? "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS AUTH=PLAIN"
-		       : "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS LOGINDISABLED";
+		return auth_ok ? "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE STARTTLS AUTH=PLAIN"
+			       : "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE STARTTLS LOGINDISABLED";
+	return auth_ok ? "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE AUTH=PLAIN"
+		       : "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE LOGINDISABLED";
 }
 
 static void vwrite(struct imap_session *s, const char *prefix, const char *fmt, va_list ap)

@@ -176,5 +176,17 @@ struct store_append {
 	int64_t internal_date;
 };
 int store_tx_append(store_tx_t *tx, const struct store_append *a, uint32_t *uid_r);
+/* Mailbox management for IMAP. Names are stored as the client gave them (modified
+ * UTF-7), '/' separating levels. A new mailbox gets a UIDVALIDITY above every
+ * existing one, so a deleted and recreated name never reuses one. */
+int store_tx_mailbox_create(store_tx_t *tx, int64_t owner_id, const char *name);
+int store_tx_mailbox_delete(store_tx_t *tx, int64_t mailbox_id);
+/* Renames a mailbox and everything below it. */
+int store_tx_mailbox_rename(store_tx_t *tx, int64_t owner_id, const char *from, const char *to);
+int store_tx_mailbox_subscribe(store_tx_t *tx, int64_t mailbox_id, bool subscribed);
+/* Copies messages (same stored bytes, flags and internal date; new UIDs, written to
+ * dst_uids_r in order); with expunge_source it is a MOVE. */
+int store_tx_copy(store_tx_t *tx, int64_t src_mailbox, const uint32_t *uids, size_t count,
+		  int64_t dst_mailbox, bool expunge_source, uint32_t *dst_uids_r);
 
 #endif

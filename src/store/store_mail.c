@@ -240,6 +240,97 @@ int store_tx_set_flags(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids,
 	return 0;
 }
 
+static int exec_bound(store_t *store, const char *sql, int64_t a, const char *text, const char *text2)
+{
+	sqlite3_stmt *st = store_stmt(store, sql);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, a);
+	if (text != NULL)
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+	if (text2 != NULL)
+		sqlite3_bind_text(st, 3, text2, -1, SQLITE_STATIC);
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
+int store_tx_mailbox_create(store_tx_t *tx, int64_t owner_id, const char *name)
+{
+	static const char sql[] =
+		"INSERT INTO mailboxes(owner_id, name, uidvalidity) VALUES(?1, ?2,"
+		" MAX(CAST(strftime('%s', 'now') AS INTEGER),"
+		" (SELECT COALESCE(MAX(uidvalidity), 0) + 1 FROM mailboxes)))";
+
+	return exec_bound(tx->store, sql, owner_id, name, NULL);
+}
+
+int store_tx_mailbox_delete(store_tx_t *tx, int64_t mailbox_id)
+{
+	static const char uids_sql[] = "SELECT uid FROM mailbox_messages WHERE mailbox_id = ?1";
+	static const char delete_sql[] = "DELETE FROM mailboxes WHERE id = ?1";
+	sqlite3_stmt *st = store_stmt(tx->store, uids_sql);
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uids = xrealloc(uids, (n + 1) * sizeof(*uids));
+		uids[n++] = (uint32_t)sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	rc = rc == SQLITE_DONE ? store_tx_expunge(tx, mailbox_id, uids, n) : -1;
+	free(uids);
+	return rc < 0 ? -1 : exec_bound(tx->store, delete_sql, mailbox_id, NULL, NULL);
+}
+
+int store_tx_mailbox_rename(store_tx_t *tx, int64_t owner_id, const char *from, const char *to)
+{
+	static const char sql[] =
+		"UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1) WHERE owner_id = ?1"
+		" AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')";
+
+	return exec_bound(tx->store, sql, owner_id, from, to);
+}
+
+int store_tx_mailbox_subscribe(store_tx_t *tx, int64_t mailbox_id, bool subscribed)
+{
+	return exec_bound(tx->store, subscribed ? "UPDATE mailboxes SET subscribed = 1 WHERE id = ?1"
+						: "UPDATE mailboxes SET subscribed = 0 WHERE id = ?1",
+			  mailbox_id, NULL, NULL);
+}
+
+int store_tx_copy(store_tx_t *tx, int64_t src_mailbox, const uint32_t *uids, size_t count,
+		  int64_t dst_mailbox, bool expunge_source, uint32_t *dst_uids_r)
+{
+	static const char sql[] =
+		"SELECT message_id, flags, internal_date FROM mailbox_messages"
+		" WHERE mailbox_id = ?1 AND uid = ?2";
+	sqlite3_stmt *st;
+
+	for (size_t i = 0; i < count; i++) {
+		int64_t message_id, internal_date;
+		unsigned flags;
+		if ((st = store_stmt(tx->store, sql)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, src_mailbox);
+		sqlite3_bind_int64(st, 2, uids[i]);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			return -1; /* expunged meanwhile: the caller says NO */
+		}
+		message_id = sqlite3_column_int64(st, 0);
+		flags = (unsigned)sqlite3_column_int(st, 1);
+		internal_date = sqlite3_column_int64(st, 2);
+		sqlite3_reset(st);
+		if (mailbox_append(tx, dst_mailbox, 0, message_id, flags, internal_date, &dst_uids_r[i]) < 0)
+			return -1;
+	}
+	return expunge_source ? store_tx_expunge(tx, src_mailbox, uids, count) : 0;
+}
+
 int store_mailbox_foreach(store_t *store, int64_t owner_id,
 			  void (*cb)(const struct store_mailbox *mb, bool subscribed, void *arg),
 			  void *arg)

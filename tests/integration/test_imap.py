@@ -172,3 +172,52 @@ def test_nonsync_literal_too_large_closes(server):
     sock.sendall(b"b1 APPEND INBOX {99999999999+}\r\n")
     assert b"BAD" in f.readline()
     assert f.readline().startswith(b"* BYE")
+
+
+def test_mailbox_management(server):
+    user, pw = server.add_user()
+    m = login(server, user, pw)
+    assert m.create("Projects/Alpha")[0] == "OK"
+    assert m.create("Projects")[0] == "OK"
+    assert m.create("Projects")[0] == "NO"
+    assert m.create("inbox")[0] == "NO"
+    assert m.create("bad*name")[0] == "NO"
+    assert m.create("Caf&AOk-")[0] == "OK"        # modified UTF-7 for "Café"
+    assert m.create("broken&AOk")[0] == "NO"      # unterminated base64 run
+    _, names = m.list('""', "*")
+    listing = b"\n".join(names)
+    assert b'(\\HasChildren) "/" "Projects"' in listing
+    assert b'(\\HasNoChildren) "/" "Projects/Alpha"' in listing
+    _, names = m.list('""', "%")
+    assert b"Projects/Alpha" not in b"\n".join(names)
+    assert m.rename("Projects", "Archive")[0] == "OK"
+    _, names = m.list('""', "Archive*")
+    assert sorted(n.split(b'"/" ')[1] for n in names) == [b'"Archive"', b'"Archive/Alpha"']
+    assert m.unsubscribe("Archive")[0] == "OK"
+    _, subs = m.lsub('""', "Archive*")
+    assert subs == [b'(\\HasChildren) "/" "Archive/Alpha"'] or b'"Archive"' not in b"".join(subs)
+    assert m.delete("Archive/Alpha")[0] == "OK"
+    assert m.delete("INBOX")[0] == "NO"
+    assert m.select("Archive/Alpha")[0] == "NO"
+    m.logout()
+
+
+def test_copy_and_move_share_bytes(server):
+    user, pw = server.add_user()
+    sent = [deliver(server, user) for _ in range(3)]
+    m = login(server, user, pw)
+    m.create("Keep")
+    m.select("INBOX")
+    typ, data = m.copy("1:2", "Keep")
+    assert typ == "OK" and data[0].startswith(b"[COPYUID ") and b" 1:2 1:2]" in data[0]
+    m.untagged_responses.clear()
+    typ, data = m.uid("MOVE", "3", "Keep")
+    assert typ == "OK"
+    assert m.untagged_responses.get("EXPUNGE") == [b"3"]
+    assert m.select("Keep") == ("OK", [b"3"])
+    _, data = m.fetch("1:3", "(BODY.PEEK[])")
+    bodies = [strip_trace(d[1]) for d in data if isinstance(d, tuple)]
+    assert bodies == sent
+    assert m.select("INBOX") == ("OK", [b"2"])
+    assert m.copy("1", "Nowhere")[0] == "NO"
+    m.logout()
