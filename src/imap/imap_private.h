@@ -133,6 +133,7 @@ void cmd_expunge(struct imap_session *s);
 void cmd_append(struct imap_session *s);
 void cmd_manage(struct imap_session *s);
 void cmd_copy(struct imap_session *s);
+void cmd_search(struct imap_session *s);
 bool imap_mailbox_name_valid(const char *name);
 void cmd_idle(struct imap_session *s);
 void cmd_idle_line(struct imap_session *s, const char *line);

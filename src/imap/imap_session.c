@@ -37,6 +37,7 @@ static const struct {
 	{ "UNSUBSCRIBE", AUTHED, cmd_manage, false },
 	{ "COPY", IN_SELECTED, cmd_copy, true },
 	{ "MOVE", IN_SELECTED, cmd_copy, true },
+	{ "SEARCH", IN_SELECTED, cmd_search, true },
 	{ "IDLE", AUTHED, cmd_idle, false },
 	{ "CHECK", IN_SELECTED, cmd_noop, false },
 	{ "UNSELECT", IN_SELECTED, cmd_unselect, false },

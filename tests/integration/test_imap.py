@@ -221,3 +221,35 @@ def test_copy_and_move_share_bytes(server):
     assert m.select("INBOX") == ("OK", [b"2"])
     assert m.copy("1", "Nowhere")[0] == "NO"
     m.logout()
+
+
+def test_search(server):
+    user, pw = server.add_user()
+    deliver(server, user, subject="Quarterly report", body=b"numbers inside\r\n")
+    deliver(server, user, subject="lunch?", body=b"pizza or sushi\r\n")
+    deliver(server, user, subject="Re: Quarterly report", body=b"Looks GOOD\r\n" + b"z" * 5000 + b"\r\n")
+    m = login(server, user, pw)
+    m.select("INBOX")
+    m.store("2", "+FLAGS", "(\\Seen \\Flagged)")
+
+    def search(*criteria, uid=False):
+        typ, data = m.uid("SEARCH", *criteria) if uid else m.search(None, *criteria)
+        assert typ == "OK", data
+        return data[0].split()
+
+    assert search("ALL") == [b"1", b"2", b"3"]
+    assert search("SUBJECT", '"quarterly"') == [b"1", b"3"]
+    assert search("BODY", "good") == [b"3"]
+    assert search("TEXT", "pizza") == [b"2"]
+    assert search("SEEN") == [b"2"] and search("UNSEEN") == [b"1", b"3"]
+    assert search("OR", "FLAGGED", "LARGER", "4000") == [b"2", b"3"]
+    assert search("NOT", "(SUBJECT quarterly)") == [b"2"]
+    assert search("FROM", "a@remote.test", "SMALLER", "4000") == [b"1", b"2"]
+    assert search("HEADER", "Subject", "lunch") == [b"2"]
+    assert search("SINCE", "1-Jan-2000", "2:*") == [b"2", b"3"]
+    assert search("BEFORE", "1-Jan-2000") == []
+    assert search("UID", "2:3", uid=True) == [b"2", b"3"]
+    assert m.search("CHARSET", "KOI8-R", "ALL")[0] == "NO"
+    with pytest.raises(imaplib.IMAP4.error, match="BAD"):
+        m.search(None, "FROBNICATE")
+    m.logout()
