@@ -1,7 +1,7 @@
 # Sealpost build. `make run` and `make test` are the two commands a user needs.
 # Release objects go to build/, the ASan+UBSan build used by tests to build/asan/.
 
-PKGS      := libevent libevent_openssl libevent_pthreads sqlite3 libargon2 openssl
+PKGS      := libevent libevent_openssl libevent_pthreads sqlite3 libargon2 openssl gmime-3.0
 CC        ?= cc
 WARN      := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 BASEFLAGS := -std=gnu17 -g -D_GNU_SOURCE -Isrc $(WARN) $(shell pkg-config --cflags $(PKGS))
@@ -10,7 +10,7 @@ SANFLAGS  := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanit
 CFLAGS    ?= -O2
 PYTHON    := /usr/bin/python3
 
-MODULES   := lib net store directory mta smtp pop3 imap cli
+MODULES   := lib net store directory mime mta smtp pop3 imap cli
 SRCS      := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 LIB_SRCS  := $(filter-out src/cli/main.c,$(SRCS))
 OBJS      := $(SRCS:src/%.c=build/obj/%.o)

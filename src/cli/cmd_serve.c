@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mime/mime.h"
 #include "mta/mta.h"
 #include "net/net.h"
 #include "imap/imap.h"
@@ -151,6 +152,7 @@ static int server_open(struct server *srv, const char *datadir, const struct con
 	char *err = NULL;
 	int rc = -1;
 
+	mime_init();
 	srv->loop = net_loop_new();
 	if (store_open(datadir, &srv->store, &err) < 0 ||
 	    store_writer_start(datadir, &srv->writer, &err) < 0 ||

@@ -1,19 +1,23 @@
 /* cmd_fetch: FETCH and UID FETCH. Body sections are byte ranges of the stored
  * message, streamed as literals while the output drains, never re-serialised:
- * BODY[], BODY[HEADER], BODY[TEXT], BODY[HEADER.FIELDS (..)] and .NOT, partials,
- * RFC822, RFC822.HEADER, RFC822.TEXT; plus FLAGS, UID, RFC822.SIZE, INTERNALDATE.
- * ENVELOPE, BODYSTRUCTURE and MIME part numbers need the MIME module (not yet). */
+ * BODY[], BODY[HEADER], BODY[TEXT], BODY[HEADER.FIELDS (..)] and .NOT, part
+ * numbers with .MIME (and HEADER/TEXT of message/rfc822 parts), partials, RFC822,
+ * RFC822.HEADER, RFC822.TEXT; FLAGS, UID, RFC822.SIZE, INTERNALDATE; ENVELOPE,
+ * BODYSTRUCTURE and BODY from the mime module; the ALL, FAST and FULL macros. */
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "imap_private.h"
+#include "mime/mime.h"
 
 #define HEADER_SCAN_MAX (1024 * 1024)
 
-enum fetch_kind { F_FLAGS, F_UID, F_SIZE, F_INTERNALDATE, F_SECTION };
-enum section_kind { SEC_ALL, SEC_HEADER, SEC_TEXT, SEC_FIELDS, SEC_FIELDS_NOT };
+enum fetch_kind { F_FLAGS, F_UID, F_SIZE, F_INTERNALDATE, F_SECTION, F_ENVELOPE, F_BODYSTRUCTURE, F_BODY };
+/* SEC_ALL..SEC_FIELDS_NOT apply to a message (the top one, or a message/rfc822
+ * part); SEC_PART is a part's body, SEC_MIME its header. */
+enum section_kind { SEC_ALL, SEC_HEADER, SEC_TEXT, SEC_FIELDS, SEC_FIELDS_NOT, SEC_PART, SEC_MIME };
 
 struct fetch_item {
 	enum fetch_kind kind;
@@ -22,6 +26,7 @@ struct fetch_item {
 	bool partial;
 	uint64_t p_off, p_len;
 	char *label;      /* what the answer calls it: "BODY[HEADER]<0>", "RFC822" */
+	char *part;       /* "1.2" or NULL for the whole message */
 	char **fields;    /* HEADER.FIELDS names */
 	size_t nfields;
 };
@@ -33,6 +38,7 @@ struct fetch_state {
 	size_t *idx;
 	size_t count, pos;
 	bool wants_flags;
+	bool needs_mime;
 	uint32_t *seen_uids;
 	unsigned *seen_flags;
 	size_t nseen;
@@ -42,6 +48,7 @@ static void state_free(struct fetch_state *f)
 {
 	for (size_t i = 0; i < f->nitems; i++) {
 		free(f->items[i].label);
+		free(f->items[i].part);
 		for (size_t j = 0; j < f->items[i].nfields; j++)
 			free(f->items[i].fields[j]);
 		free(f->items[i].fields);
@@ -116,18 +123,33 @@ static int parse_body_item(struct fetch_state *f, const char *atom)
 	section = xstrndup(sec, (size_t)(close - sec));
 	it = item_add(f, F_SECTION);
 	it->peek = peek;
-	if (section[0] == '\0')
+	const char *rest = section;
+	if (isdigit((unsigned char)*rest)) {
+		size_t n = strspn(rest, "0123456789.");
+		while (n > 0 && rest[n - 1] == '.')
+			n--;
+		it->part = xstrndup(rest, n);
+		rest += n;
+		f->needs_mime = true;
+		if (*rest == '.')
+			rest++;
+	}
+	if (it->part != NULL && *rest == '\0')
+		it->sec = SEC_PART;
+	else if (it->part != NULL && strcasecmp(rest, "MIME") == 0)
+		it->sec = SEC_MIME;
+	else if (rest[0] == '\0')
 		it->sec = SEC_ALL;
-	else if (strcasecmp(section, "HEADER") == 0)
+	else if (strcasecmp(rest, "HEADER") == 0)
 		it->sec = SEC_HEADER;
-	else if (strcasecmp(section, "TEXT") == 0)
+	else if (strcasecmp(rest, "TEXT") == 0)
 		it->sec = SEC_TEXT;
-	else if (strncasecmp(section, "HEADER.FIELDS.NOT", 17) == 0)
-		it->sec = SEC_FIELDS_NOT, rc = parse_field_names(section + 17, it);
-	else if (strncasecmp(section, "HEADER.FIELDS", 13) == 0)
-		it->sec = SEC_FIELDS, rc = parse_field_names(section + 13, it);
+	else if (strncasecmp(rest, "HEADER.FIELDS.NOT", 17) == 0)
+		it->sec = SEC_FIELDS_NOT, rc = parse_field_names(rest + 17, it);
+	else if (strncasecmp(rest, "HEADER.FIELDS", 13) == 0)
+		it->sec = SEC_FIELDS, rc = parse_field_names(rest + 13, it);
 	else
-		rc = -1; /* MIME part numbers: not yet */
+		rc = -1;
 	if (rc == 0)
 		rc = parse_partial(close + 1, it);
 	if (rc == 0)
@@ -152,9 +174,20 @@ static int parse_item(struct fetch_state *f, const char *atom)
 		item_add(f, F_SIZE);
 	else if (strcasecmp(atom, "INTERNALDATE") == 0)
 		item_add(f, F_INTERNALDATE);
-	else if (strcasecmp(atom, "FAST") == 0) {
+	else if (strcasecmp(atom, "ENVELOPE") == 0)
+		f->needs_mime = true, item_add(f, F_ENVELOPE);
+	else if (strcasecmp(atom, "BODYSTRUCTURE") == 0)
+		f->needs_mime = true, item_add(f, F_BODYSTRUCTURE);
+	else if (strcasecmp(atom, "BODY") == 0)
+		f->needs_mime = true, item_add(f, F_BODY);
+	else if (strcasecmp(atom, "FAST") == 0 || strcasecmp(atom, "ALL") == 0 ||
+		 strcasecmp(atom, "FULL") == 0) {
 		f->wants_flags = true;
 		item_add(f, F_FLAGS), item_add(f, F_INTERNALDATE), item_add(f, F_SIZE);
+		if (strcasecmp(atom, "FAST") != 0)
+			f->needs_mime = true, item_add(f, F_ENVELOPE);
+		if (strcasecmp(atom, "FULL") == 0)
+			item_add(f, F_BODY);
 	} else if (strncasecmp(atom, "BODY[", 5) == 0 || strncasecmp(atom, "BODY.PEEK[", 10) == 0)
 		return parse_body_item(f, atom);
 	else {
@@ -187,24 +220,26 @@ static int parse_items(struct fetch_state *f, const struct imap_arg *arg, bool u
 }
 
 /* Length of the header section including the blank line that ends it. */
-static uint64_t header_length(struct imap_session *s, const struct store_message_ref *ref)
+static uint64_t header_length(struct imap_session *s, const struct store_message_ref *ref,
+			      uint64_t start, uint64_t end)
 {
 	char buf[8192];
-	uint64_t off = 0;
+	uint64_t off = start;
 	int newlines = 0; /* consecutive line ends, CRs ignored */
 	ssize_t n;
 
-	while (off < HEADER_SCAN_MAX &&
-	       (n = store_message_read(s->server->store, ref, off, buf, sizeof(buf))) > 0) {
+	while (off < start + HEADER_SCAN_MAX && off < end &&
+	       (n = store_message_read(s->server->store, ref, off, buf,
+				       end - off < sizeof(buf) ? end - off : sizeof(buf))) > 0) {
 		for (ssize_t i = 0; i < n; i++) {
 			if (buf[i] == '\n' && ++newlines == 2)
-				return off + (uint64_t)i + 1;
+				return off + (uint64_t)i + 1 - start;
 			if (buf[i] != '\n' && buf[i] != '\r')
 				newlines = 0;
 		}
 		off += (uint64_t)n;
 	}
-	return (uint64_t)ref->size;
+	return end - start;
 }
 
 static bool field_listed(const struct fetch_item *it, const char *line, size_t len)
@@ -220,7 +255,7 @@ static bool field_listed(const struct fetch_item *it, const char *line, size_t l
 
 /* The header fields asked for (or all but them), verbatim, then CRLF. */
 static void header_fields(struct imap_session *s, const struct store_message_ref *ref,
-			  uint64_t hlen, const struct fetch_item *it, str_t *out)
+			  uint64_t start, uint64_t hlen, const struct fetch_item *it, str_t *out)
 {
 	str_t hdr;
 	bool keep = false;
@@ -229,7 +264,7 @@ static void header_fields(struct imap_session *s, const struct store_message_ref
 	if (hlen > HEADER_SCAN_MAX)
 		hlen = HEADER_SCAN_MAX;
 	str_reserve(&hdr, (size_t)hlen);
-	hdr.len = (size_t)store_message_read(s->server->store, ref, 0, hdr.data, (size_t)hlen);
+	hdr.len = (size_t)store_message_read(s->server->store, ref, start, hdr.data, (size_t)hlen);
 	for (size_t pos = 0; pos < hdr.len;) {
 		const char *line = hdr.data + pos, *lf = memchr(line, '\n', hdr.len - pos);
 		size_t len = lf ? (size_t)(lf - line) + 1 : hdr.len - pos;
@@ -245,20 +280,48 @@ static void header_fields(struct imap_session *s, const struct store_message_ref
 	str_free(&hdr);
 }
 
+/* The byte range a section names: a part's body or header directly, otherwise
+ * within a message: the whole stored one, or a message/rfc822 part's body. Text
+ * that is not a plain range (HEADER.FIELDS) goes to text. Returns false if the
+ * part does not exist. */
+static bool section_range(struct imap_session *s, const struct fetch_item *it,
+			  const struct store_message_ref *ref, const struct mime_summary *mime,
+			  uint64_t *start_r, uint64_t *end_r, str_t *text)
+{
+	uint64_t base = 0, limit = (uint64_t)ref->size, hlen;
+	const struct mime_part *part = it->part ? mime_find_part(mime, it->part) : NULL;
+
+	if (it->part != NULL) {
+		if (part == NULL || (it->sec != SEC_PART && it->sec != SEC_MIME && !part->is_message))
+			return false;
+		if (it->sec == SEC_MIME || it->sec == SEC_PART) {
+			*start_r = it->sec == SEC_MIME ? part->header_start : part->body_start;
+			*end_r = it->sec == SEC_MIME ? part->body_start : part->body_end;
+			return true;
+		}
+		base = part->body_start, limit = part->body_end;
+	}
+	hlen = it->sec == SEC_ALL ? 0 : header_length(s, ref, base, limit);
+	*start_r = it->sec == SEC_TEXT ? base + hlen : base;
+	*end_r = it->sec == SEC_HEADER ? base + hlen : limit;
+	if (it->sec == SEC_FIELDS || it->sec == SEC_FIELDS_NOT) {
+		header_fields(s, ref, base, hlen, it, text);
+		*start_r = 0, *end_r = text->len;
+	}
+	return true;
+}
+
 /* Queues "LABEL {n}\r\n" and the bytes of one section. */
 static void emit_section(struct imap_session *s, const struct fetch_item *it,
-			 const struct store_message_ref *ref, str_t *line)
+			 const struct store_message_ref *ref, const struct mime_summary *mime,
+			 str_t *line)
 {
-	uint64_t hlen = it->sec == SEC_ALL ? 0 : header_length(s, ref);
-	uint64_t start = it->sec == SEC_TEXT ? hlen : 0;
-	uint64_t end = it->sec == SEC_HEADER ? hlen : (uint64_t)ref->size;
+	uint64_t start = 0, end = 0;
 	str_t text;
 
 	str_init(&text);
-	if (it->sec == SEC_FIELDS || it->sec == SEC_FIELDS_NOT) {
-		header_fields(s, ref, hlen, it, &text);
-		start = 0, end = text.len;
-	}
+	if (!section_range(s, it, ref, mime, &start, &end, &text))
+		start = end = 0; /* no such part: an empty string (RFC 3501 6.4.5) */
 	if (it->partial) {
 		uint64_t len = end - start;
 		start += it->p_off < len ? it->p_off : len;
@@ -269,9 +332,24 @@ static void emit_section(struct imap_session *s, const struct fetch_item *it,
 	str_clear(line);
 	if (text.data != NULL)
 		imap_piece_text(s, text.data + start, (size_t)(end - start));
-	else
+	else if (end > start)
 		imap_piece_range(s, ref, start, end - start);
 	str_free(&text);
+}
+
+/* GMime's view of one message, when an item needs it. */
+static bool load_mime(struct imap_session *s, const struct store_message_ref *m,
+		      struct mime_summary *mime)
+{
+	str_t bytes;
+	bool ok;
+
+	str_init(&bytes);
+	str_reserve(&bytes, (size_t)m->size);
+	ok = store_message_read(s->server->store, m, 0, bytes.data, (size_t)m->size) == m->size &&
+	     mime_summarise(bytes.data, (size_t)m->size, mime) == 0;
+	str_free(&bytes);
+	return ok;
 }
 
 static void mark_seen(struct imap_session *s, struct fetch_state *f, struct store_message_ref *m)
@@ -286,7 +364,8 @@ static void mark_seen(struct imap_session *s, struct fetch_state *f, struct stor
 static void emit_message(struct imap_session *s, struct fetch_state *f, size_t index)
 {
 	struct store_message_ref *m = &s->view.msgs[index];
-	bool flags_changed = false;
+	struct mime_summary mime = { 0 };
+	bool flags_changed = false, have_mime = f->needs_mime && load_mime(s, m, &mime);
 	str_t line;
 	char date[64];
 
@@ -308,12 +387,19 @@ static void emit_message(struct imap_session *s, struct fetch_state *f, size_t i
 			gmtime_r(&t, &tm);
 			strftime(date, sizeof(date), "\"%d-%b-%Y %H:%M:%S +0000\"", &tm);
 			str_append_cstr(&line, "INTERNALDATE "), str_append_cstr(&line, date);
+		} else if (it->kind == F_ENVELOPE) {
+			str_append_cstr(&line, "ENVELOPE ");
+			str_append_cstr(&line, have_mime ? mime.envelope : "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
+		} else if (it->kind == F_BODYSTRUCTURE || it->kind == F_BODY) {
+			const char *bs = it->kind == F_BODY ? mime.body : mime.bodystructure;
+			str_append_cstr(&line, it->kind == F_BODY ? "BODY " : "BODYSTRUCTURE ");
+			str_append_cstr(&line, have_mime ? bs : "(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)");
 		} else {
 			if (!it->peek && !s->view.readonly && !(m->flags & STORE_FLAG_SEEN)) {
 				mark_seen(s, f, m);
 				flags_changed = true;
 			}
-			emit_section(s, it, m, &line);
+			emit_section(s, it, m, &mime, &line);
 		}
 	}
 	if (flags_changed && !f->wants_flags)
@@ -321,6 +407,8 @@ static void emit_message(struct imap_session *s, struct fetch_state *f, size_t i
 	str_append(&line, ")\r\n", 3);
 	imap_piece_text(s, line.data, line.len);
 	str_free(&line);
+	if (have_mime)
+		mime_summary_free(&mime);
 }
 
 static void seen_written(struct imap_session *s, void *arg, int ok)

@@ -253,3 +253,49 @@ def test_search(server):
     with pytest.raises(imaplib.IMAP4.error, match="BAD"):
         m.search(None, "FROBNICATE")
     m.logout()
+
+
+def test_envelope_bodystructure_and_parts(server):
+    import base64
+    import email.message
+    import email.policy
+    import re
+    user, pw = server.add_user()
+    attachment = bytes(range(256)) * 7
+    msg = email.message.EmailMessage()
+    msg["From"] = "Ann Example <ann@remote.test>"
+    msg["To"] = f"{user}, Bob <bob@example.test>"
+    msg["Subject"] = "Report attached"
+    msg["Message-ID"] = "<m1@remote.test>"
+    msg["Date"] = "Sat, 28 Nov 2026 05:00:00 +0000"
+    msg.set_content("See the numbers.\n")
+    msg.add_attachment(attachment, maintype="application", subtype="octet-stream",
+                       filename="numbers.bin")
+    inner = email.message.EmailMessage()
+    inner["Subject"] = "forwarded"
+    inner.set_content("inner text\n")
+    msg.add_attachment(inner)
+    raw = msg.as_bytes(policy=email.policy.SMTP)
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as s:
+        s.sendmail("ann@remote.test", [user], raw)
+    m = login(server, user, pw)
+    m.select("INBOX")
+    _, data = m.fetch("1", "(ENVELOPE BODYSTRUCTURE)")
+    text = data[0].decode()
+    assert ('ENVELOPE ("Sat, 28 Nov 2026 05:00:00 +0000" "Report attached" '
+            '(("Ann Example" NIL "ann" "remote.test"))') in text
+    assert '"<m1@remote.test>")' in text
+    sizes = [int(x) for x in re.findall(r'"(?:7bit|base64|8bit)" (\d+)', text, re.I)]
+    assert '"mixed"' in text.lower() and '"message" "rfc822"' in text.lower()
+    _, data = m.fetch("1", "(BODY.PEEK[1] BODY.PEEK[2] BODY.PEEK[3] BODY.PEEK[3.1] BODY.PEEK[2.MIME])")
+    parts = [d[1] for d in data if isinstance(d, tuple)]
+    assert parts[0] == b"See the numbers.\r\n"
+    assert base64.b64decode(parts[1]) == attachment
+    assert parts[3] == b"inner text\r\n"
+    assert parts[2].startswith(b"Subject: forwarded") and parts[2].endswith(b"inner text\r\n")
+    assert b"filename=\"numbers.bin\"" in parts[4] and parts[4].endswith(b"\r\n\r\n")
+    # BODYSTRUCTURE sizes are the sizes of what BODY[n] returns.
+    assert sizes[:3] == [len(parts[0]), len(parts[1]), len(parts[2])]
+    _, data = m.fetch("1", "(BODY[9])")
+    assert data[0][1] == b""  # no such part: an empty string
+    m.logout()

@@ -1,0 +1,405 @@
+/* mime: ENVELOPE, BODYSTRUCTURE and part ranges from GMime's parse of the stored
+ * bytes (persistent stream, so every part's content is a range of the original).
+ * Strings are emitted as IMAP quoted strings, or literals when they hold 8-bit
+ * octets or quotes would not do. */
+#include <glib.h>
+#include <gmime/gmime.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/lib.h"
+#include "mime.h"
+
+struct walk {
+	const char *bytes;
+	size_t len;
+	struct mime_summary *out;
+};
+
+void mime_init(void)
+{
+	g_mime_init();
+}
+
+static void put_string(str_t *out, const char *s)
+{
+	size_t len;
+	bool quotable = true;
+
+	if (s == NULL) {
+		str_append_cstr(out, "NIL");
+		return;
+	}
+	len = strlen(s);
+	for (size_t i = 0; i < len && quotable; i++)
+		quotable = s[i] != '\r' && s[i] != '\n' && (unsigned char)s[i] < 0x80;
+	if (!quotable) {
+		str_appendf(out, "{%zu}\r\n", len);
+		str_append(out, s, len);
+		return;
+	}
+	str_append(out, "\"", 1);
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			str_append(out, "\\", 1);
+		str_append(out, &s[i], 1);
+	}
+	str_append(out, "\"", 1);
+}
+
+/* A header's value as it stands in the message, unfolded and trimmed; NULL if absent. */
+static char *raw_header(GMimeObject *obj, const char *name)
+{
+	GMimeHeader *h = g_mime_header_list_get_header(g_mime_object_get_header_list(obj), name);
+	const char *raw = h ? g_mime_header_get_raw_value(h) : NULL;
+	str_t v;
+
+	if (raw == NULL)
+		return NULL;
+	str_init(&v);
+	for (const char *p = raw; *p != '\0'; p++)
+		if (*p != '\r' && *p != '\n')
+			str_append(&v, p, 1);
+	char *trimmed = xstrdup(str_trim(v.data ? v.data : (str_append(&v, "", 0), v.data)));
+	str_free(&v);
+	return trimmed;
+}
+
+static void put_raw_header(str_t *out, GMimeObject *obj, const char *name)
+{
+	char *v = raw_header(obj, name);
+
+	put_string(out, v);
+	free(v);
+}
+
+static void put_address(str_t *out, InternetAddress *ia)
+{
+	if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+		InternetAddressList *members = internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia));
+		str_append_cstr(out, "(NIL NIL ");
+		put_string(out, internet_address_get_name(ia));
+		str_append_cstr(out, " NIL)");
+		for (int i = 0; members && i < internet_address_list_length(members); i++)
+			put_address(out, internet_address_list_get_address(members, i));
+		str_append_cstr(out, "(NIL NIL NIL NIL)");
+		return;
+	}
+	const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+	char *local = at ? xstrndup(addr, (size_t)(at - addr)) : xstrdup(addr ? addr : "");
+	str_append(out, "(", 1);
+	put_string(out, internet_address_get_name(ia));
+	str_append_cstr(out, " NIL ");
+	put_string(out, local);
+	str_append(out, " ", 1);
+	put_string(out, at ? at + 1 : NULL);
+	str_append(out, ")", 1);
+	free(local);
+}
+
+/* An address header as ((name adl mailbox host) ...), or NIL. */
+static void put_addresses(str_t *out, GMimeObject *obj, const char *name, const char *fallback)
+{
+	char *raw = raw_header(obj, name);
+	InternetAddressList *list;
+
+	if (raw == NULL && fallback != NULL)
+		raw = raw_header(obj, fallback);
+	list = raw ? internet_address_list_parse(NULL, raw) : NULL;
+	if (list == NULL || internet_address_list_length(list) == 0) {
+		str_append_cstr(out, "NIL");
+	} else {
+		str_append(out, "(", 1);
+		for (int i = 0; i < internet_address_list_length(list); i++)
+			put_address(out, internet_address_list_get_address(list, i));
+		str_append(out, ")", 1);
+	}
+	if (list != NULL)
+		g_object_unref(list);
+	free(raw);
+}
+
+static void put_envelope(str_t *out, GMimeObject *msg)
+{
+	str_append(out, "(", 1);
+	put_raw_header(out, msg, "Date");
+	str_append(out, " ", 1);
+	put_raw_header(out, msg, "Subject");
+	str_append(out, " ", 1);
+	put_addresses(out, msg, "From", NULL);
+	str_append(out, " ", 1);
+	put_addresses(out, msg, "Sender", "From");
+	str_append(out, " ", 1);
+	put_addresses(out, msg, "Reply-To", "From");
+	str_append(out, " ", 1);
+	put_addresses(out, msg, "To", NULL);
+	str_append(out, " ", 1);
+	put_addresses(out, msg, "Cc", NULL);
+	str_append(out, " ", 1);
+	put_addresses(out, msg, "Bcc", NULL);
+	str_append(out, " ", 1);
+	put_raw_header(out, msg, "In-Reply-To");
+	str_append(out, " ", 1);
+	put_raw_header(out, msg, "Message-ID");
+	str_append(out, ")", 1);
+}
+
+static void put_params(str_t *out, GMimeParamList *params)
+{
+	int n = params ? g_mime_param_list_length(params) : 0;
+
+	if (n == 0) {
+		str_append_cstr(out, "NIL");
+		return;
+	}
+	str_append(out, "(", 1);
+	for (int i = 0; i < n; i++) {
+		GMimeParam *p = g_mime_param_list_get_parameter_at(params, i);
+		if (i > 0)
+			str_append(out, " ", 1);
+		put_string(out, g_mime_param_get_name(p));
+		str_append(out, " ", 1);
+		put_string(out, g_mime_param_get_value(p));
+	}
+	str_append(out, ")", 1);
+}
+
+/* Extension data shared by every kind of part: disposition, language, location. */
+static void put_disposition_language_location(str_t *out, GMimeObject *obj)
+{
+	GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
+
+	str_append(out, " ", 1);
+	if (d == NULL || g_mime_content_disposition_get_disposition(d) == NULL) {
+		str_append_cstr(out, "NIL");
+	} else {
+		str_append(out, "(", 1);
+		put_string(out, g_mime_content_disposition_get_disposition(d));
+		str_append(out, " ", 1);
+		put_params(out, g_mime_content_disposition_get_parameters(d));
+		str_append(out, ")", 1);
+	}
+	str_append(out, " ", 1);
+	put_raw_header(out, obj, "Content-Language");
+	str_append(out, " ", 1);
+	put_raw_header(out, obj, "Content-Location");
+}
+
+static uint64_t first_header_offset(GMimeObject *obj, uint64_t fallback)
+{
+	GMimeHeaderList *list = g_mime_object_get_header_list(obj);
+	gint64 off = list && g_mime_header_list_get_count(list) > 0
+			     ? g_mime_header_get_offset(g_mime_header_list_get_header_at(list, 0))
+			     : -1;
+
+	return off >= 0 ? (uint64_t)off : fallback;
+}
+
+static void add_part(struct walk *w, const char *section, uint64_t header_start, uint64_t body_start,
+		     uint64_t body_end, int is_message)
+{
+	struct mime_summary *s = w->out;
+
+	s->parts = xrealloc(s->parts, (s->part_count + 1) * sizeof(*s->parts));
+	s->parts[s->part_count++] = (struct mime_part){ xstrdup(section), header_start, body_start,
+							body_end, is_message };
+}
+
+static uint64_t count_lines(const struct walk *w, uint64_t start, uint64_t end)
+{
+	uint64_t lines = 0;
+
+	for (uint64_t i = start; i < end && i < w->len; i++)
+		lines += w->bytes[i] == '\n';
+	return lines;
+}
+
+static void put_at(struct walk *w, GMimeObject *obj, const char *section, bool ext, str_t *out,
+		   uint64_t *end_r);
+static void put_body(struct walk *w, GMimeObject *obj, const char *prefix, bool ext, str_t *out,
+		     uint64_t *end_r);
+
+static void put_multipart(struct walk *w, GMimeObject *obj, const char *section, bool ext,
+			  str_t *out, uint64_t *end_r)
+{
+	GMimeMultipart *mp = GMIME_MULTIPART(obj);
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+
+	str_append(out, "(", 1);
+	for (int i = 0; i < g_mime_multipart_get_count(mp); i++) {
+		char *sub = *section ? xasprintf("%s.%d", section, i + 1) : xasprintf("%d", i + 1);
+		put_at(w, g_mime_multipart_get_part(mp, i), sub, ext, out, end_r);
+		free(sub);
+	}
+	str_append(out, " ", 1);
+	put_string(out, g_mime_content_type_get_media_subtype(ct));
+	if (ext) {
+		str_append(out, " ", 1);
+		put_params(out, g_mime_content_type_get_parameters(ct));
+		put_disposition_language_location(out, obj);
+	}
+	str_append(out, ")", 1);
+}
+
+/* type subtype params id description encoding */
+static void put_basic_fields(str_t *out, GMimeObject *obj)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+	char *enc = raw_header(obj, "Content-Transfer-Encoding");
+
+	str_append(out, "(", 1);
+	put_string(out, g_mime_content_type_get_media_type(ct));
+	str_append(out, " ", 1);
+	put_string(out, g_mime_content_type_get_media_subtype(ct));
+	str_append(out, " ", 1);
+	put_params(out, g_mime_content_type_get_parameters(ct));
+	str_append(out, " ", 1);
+	put_raw_header(out, obj, "Content-ID");
+	str_append(out, " ", 1);
+	put_raw_header(out, obj, "Content-Description");
+	str_append(out, " ", 1);
+	put_string(out, enc ? enc : "7BIT");
+	free(enc);
+}
+
+static void put_leaf(struct walk *w, GMimeObject *obj, const char *section, bool ext, str_t *out,
+		     uint64_t *end_r)
+{
+	GMimeDataWrapper *content = g_mime_part_get_content(GMIME_PART(obj));
+	GMimeStream *stream = content ? g_mime_data_wrapper_get_stream(content) : NULL;
+	uint64_t start = stream ? (uint64_t)stream->bound_start : 0;
+	uint64_t end = stream ? (uint64_t)(stream->bound_end >= 0 ? stream->bound_end : (gint64)w->len) : 0;
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+
+	put_basic_fields(out, obj);
+	str_appendf(out, " %llu", (unsigned long long)(end - start));
+	if (strcasecmp(g_mime_content_type_get_media_type(ct), "text") == 0)
+		str_appendf(out, " %llu", (unsigned long long)count_lines(w, start, end));
+	if (ext) {
+		str_append(out, " ", 1);
+		put_raw_header(out, obj, "Content-MD5");
+		put_disposition_language_location(out, obj);
+	}
+	str_append(out, ")", 1);
+	add_part(w, section, first_header_offset(obj, start), start, end, 0);
+	if (end > *end_r)
+		*end_r = end;
+}
+
+static void put_message_part(struct walk *w, GMimeObject *obj, const char *section, bool ext,
+			     str_t *out, uint64_t *end_r)
+{
+	GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+	GMimeObject *body = inner ? g_mime_message_get_mime_part(inner) : NULL;
+	uint64_t start = inner ? first_header_offset(GMIME_OBJECT(inner), 0) : 0, end = start;
+	str_t sub;
+
+	str_init(&sub);
+	if (body != NULL)
+		put_body(w, body, section, ext, &sub, &end);
+	put_basic_fields(out, obj);
+	str_appendf(out, " %llu ", (unsigned long long)(end - start));
+	if (inner != NULL)
+		put_envelope(out, GMIME_OBJECT(inner));
+	else
+		str_append_cstr(out, "NIL");
+	str_append(out, " ", 1);
+	str_append(out, sub.data ? sub.data : "NIL", sub.data ? sub.len : 3);
+	str_appendf(out, " %llu", (unsigned long long)count_lines(w, start, end));
+	if (ext) {
+		str_append(out, " ", 1);
+		put_raw_header(out, obj, "Content-MD5");
+		put_disposition_language_location(out, obj);
+	}
+	str_append(out, ")", 1);
+	str_free(&sub);
+	add_part(w, section, first_header_offset(obj, start), start, end, 1);
+	if (end > *end_r)
+		*end_r = end;
+}
+
+/* A part that occupies exactly SECTION (a child of a multipart). */
+static void put_at(struct walk *w, GMimeObject *obj, const char *section, bool ext, str_t *out,
+		   uint64_t *end_r)
+{
+	if (GMIME_IS_MULTIPART(obj))
+		put_multipart(w, obj, section, ext, out, end_r);
+	else if (GMIME_IS_MESSAGE_PART(obj))
+		put_message_part(w, obj, section, ext, out, end_r);
+	else if (GMIME_IS_PART(obj))
+		put_leaf(w, obj, section, ext, out, end_r);
+	else
+		str_append_cstr(out, "NIL");
+}
+
+/* The body of a message numbered PREFIX ("" for the top): a multipart's children
+ * are PREFIX.1, PREFIX.2...; a single part is PREFIX.1 (RFC 3501 6.4.5). */
+static void put_body(struct walk *w, GMimeObject *obj, const char *prefix, bool ext, str_t *out,
+		     uint64_t *end_r)
+{
+	char *section;
+
+	if (GMIME_IS_MULTIPART(obj)) {
+		put_multipart(w, obj, prefix, ext, out, end_r);
+		return;
+	}
+	section = *prefix ? xasprintf("%s.1", prefix) : xstrdup("1");
+	put_at(w, obj, section, ext, out, end_r);
+	free(section);
+}
+
+int mime_summarise(const char *bytes, size_t len, struct mime_summary *out)
+{
+	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(bytes, len);
+	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+	GMimeMessage *msg;
+	struct walk w = { bytes, len, out };
+	str_t env, bs, body;
+	uint64_t end = 0;
+
+	memset(out, 0, sizeof(*out));
+	g_mime_parser_set_persist_stream(parser, TRUE);
+	msg = g_mime_parser_construct_message(parser, NULL);
+	if (msg == NULL || g_mime_message_get_mime_part(msg) == NULL) {
+		if (msg != NULL)
+			g_object_unref(msg);
+		g_object_unref(parser);
+		g_object_unref(stream);
+		return -1;
+	}
+	str_init(&env), str_init(&bs), str_init(&body);
+	put_envelope(&env, GMIME_OBJECT(msg));
+	put_body(&w, g_mime_message_get_mime_part(msg), "", true, &bs, &end);
+	for (size_t i = 0; i < out->part_count; i++)
+		free(out->parts[i].section);
+	free(out->parts);
+	out->parts = NULL, out->part_count = 0;
+	put_body(&w, g_mime_message_get_mime_part(msg), "", false, &body, &end);
+	out->envelope = str_steal(&env);
+	out->bodystructure = str_steal(&bs);
+	out->body = str_steal(&body);
+	g_object_unref(msg);
+	g_object_unref(parser);
+	g_object_unref(stream);
+	return 0;
+}
+
+void mime_summary_free(struct mime_summary *s)
+{
+	for (size_t i = 0; i < s->part_count; i++)
+		free(s->parts[i].section);
+	free(s->parts);
+	free(s->envelope);
+	free(s->bodystructure);
+	free(s->body);
+	memset(s, 0, sizeof(*s));
+}
+
+const struct mime_part *mime_find_part(const struct mime_summary *s, const char *section)
+{
+	for (size_t i = 0; i < s->part_count; i++)
+		if (strcmp(s->parts[i].section, section) == 0)
+			return &s->parts[i];
+	return NULL;
+}

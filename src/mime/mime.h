@@ -1,0 +1,34 @@
+/* mime: GMime behind one face. For a stored message it gives IMAP's ENVELOPE and
+ * BODYSTRUCTURE (and BODY) as ready-to-send text, and where each MIME part's
+ * header and body lie in the stored bytes, so BODY[1.2] is a byte range, never a
+ * re-serialisation. No GMime type leaves this module. */
+#ifndef SEALPOST_MIME_H
+#define SEALPOST_MIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One addressable part: "1", "1.2", ... and its byte ranges in the message. */
+struct mime_part {
+	char *section;
+	uint64_t header_start; /* == body_start when the part has no header */
+	uint64_t body_start, body_end;
+	int is_message; /* message/rfc822: HEADER and TEXT of it may be fetched */
+};
+
+struct mime_summary {
+	char *envelope;      /* "(date subject from ... message-id)" */
+	char *bodystructure; /* with extension data */
+	char *body;          /* BODY: the same without extension data */
+	struct mime_part *parts;
+	size_t part_count;
+};
+
+/* Call once before any other mime_ function. */
+void mime_init(void);
+/* Returns 0, or -1 if GMime cannot make anything of the bytes. */
+int mime_summarise(const char *bytes, size_t len, struct mime_summary *out);
+void mime_summary_free(struct mime_summary *s);
+const struct mime_part *mime_find_part(const struct mime_summary *s, const char *section);
+
+#endif
