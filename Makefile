@@ -77,6 +77,7 @@ test: deps
 
 bench: deps build/sealpost
 	$(PYTHON) bench/smtp_ingest
+	$(PYTHON) bench/imap_fetch
 
 # Each libFuzzer harness runs FUZZ_SECONDS; crashes land in build/fuzz/.
 fuzz: $(FUZZ_BINS)
