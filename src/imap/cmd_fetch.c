@@ -39,10 +39,13 @@ struct fetch_state {
 	size_t count, pos;
 	bool wants_flags;
 	bool needs_mime;
+	struct mime_cache_batch *cache; /* summaries parsed now, to be stored */
 	uint32_t *seen_uids;
 	unsigned *seen_flags;
 	size_t nseen;
 };
+
+static void cache_done(void *arg, int ok);
 
 static void state_free(struct fetch_state *f)
 {
@@ -57,6 +60,8 @@ static void state_free(struct fetch_state *f)
 	free(f->idx);
 	free(f->seen_uids);
 	free(f->seen_flags);
+	if (f->cache != NULL)
+		cache_done(f->cache, 0);
 	free(f);
 }
 
@@ -337,18 +342,85 @@ static void emit_section(struct imap_session *s, const struct fetch_item *it,
 	str_free(&text);
 }
 
-/* GMime's view of one message, when an item needs it. */
-static bool load_mime(struct imap_session *s, const struct store_message_ref *m,
-		      struct mime_summary *mime)
+/* Summaries parsed during one FETCH, stored in the background (the answer does
+ * not wait for them; a lost one is parsed again next time). */
+#define MIME_CACHE_BATCH 256
+struct mime_cache_batch {
+	int64_t message_ids[MIME_CACHE_BATCH];
+	struct store_mime entries[MIME_CACHE_BATCH];
+	size_t count;
+};
+
+static int cache_run(store_tx_t *tx, void *arg)
 {
+	struct mime_cache_batch *b = arg;
+
+	for (size_t i = 0; i < b->count; i++)
+		if (store_tx_message_mime_put(tx, b->message_ids[i], &b->entries[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static void cache_done(void *arg, int ok)
+{
+	struct mime_cache_batch *b = arg;
+
+	for (size_t i = 0; i < b->count; i++)
+		store_mime_clear(&b->entries[i]);
+	free(b);
+}
+
+static void cache_flush(struct imap_session *s, struct fetch_state *f)
+{
+	if (f->cache != NULL && f->cache->count > 0)
+		store_writer_submit(s->server->writer, cache_run, cache_done, f->cache);
+	else
+		free(f->cache);
+	f->cache = NULL;
+}
+
+static void cache_add(struct imap_session *s, struct fetch_state *f, int64_t message_id,
+		      const struct mime_summary *mime)
+{
+	struct mime_cache_batch *b;
+
+	if (f->cache == NULL)
+		f->cache = xcalloc(1, sizeof(*f->cache));
+	b = f->cache;
+	b->message_ids[b->count] = message_id;
+	b->entries[b->count++] = (struct store_mime){
+		xstrdup(mime->envelope), xstrdup(mime->bodystructure), xstrdup(mime->body),
+		mime_parts_serialise(mime),
+	};
+	if (b->count == MIME_CACHE_BATCH)
+		cache_flush(s, f);
+}
+
+/* What GMime found in one message: from the store's cache, else parsed now. */
+static bool load_mime(struct imap_session *s, struct fetch_state *f,
+		      const struct store_message_ref *m, struct mime_summary *mime)
+{
+	struct store_mime cached = { 0 };
 	str_t bytes;
 	bool ok;
 
+	if (store_message_mime_get(s->server->store, m->message_id, &cached) == 1) {
+		*mime = (struct mime_summary){ .envelope = cached.envelope,
+					       .bodystructure = cached.bodystructure,
+					       .body = cached.body };
+		ok = mime_parts_parse(cached.parts, mime) == 0;
+		free(cached.parts);
+		if (!ok)
+			mime_summary_free(mime);
+		return ok;
+	}
 	str_init(&bytes);
 	str_reserve(&bytes, (size_t)m->size);
 	ok = store_message_read(s->server->store, m, 0, bytes.data, (size_t)m->size) == m->size &&
 	     mime_summarise(bytes.data, (size_t)m->size, mime) == 0;
 	str_free(&bytes);
+	if (ok)
+		cache_add(s, f, m->message_id, mime);
 	return ok;
 }
 
@@ -365,7 +437,7 @@ static void emit_message(struct imap_session *s, struct fetch_state *f, size_t i
 {
 	struct store_message_ref *m = &s->view.msgs[index];
 	struct mime_summary mime = { 0 };
-	bool flags_changed = false, have_mime = f->needs_mime && load_mime(s, m, &mime);
+	bool flags_changed = false, have_mime = f->needs_mime && load_mime(s, f, m, &mime);
 	str_t line;
 	char date[64];
 
@@ -441,6 +513,7 @@ static void fetch_resume(struct imap_session *s)
 			break;
 		if (f->pos == f->count) {
 			s->resume = NULL;
+			cache_flush(s, f);
 			if (f->nseen > 0) {
 				imap_writer_run(s, seen_job, f, seen_written);
 				return;

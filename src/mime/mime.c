@@ -4,6 +4,7 @@
  * octets or quotes would not do. */
 #include <glib.h>
 #include <gmime/gmime.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -402,4 +403,36 @@ const struct mime_part *mime_find_part(const struct mime_summary *s, const char 
 		if (strcmp(s->parts[i].section, section) == 0)
 			return &s->parts[i];
 	return NULL;
+}
+
+char *mime_parts_serialise(const struct mime_summary *s)
+{
+	str_t out;
+
+	str_init(&out);
+	for (size_t i = 0; i < s->part_count; i++) {
+		const struct mime_part *p = &s->parts[i];
+		str_appendf(&out, "%s %llu %llu %llu %d\n", p->section,
+			    (unsigned long long)p->header_start, (unsigned long long)p->body_start,
+			    (unsigned long long)p->body_end, p->is_message);
+	}
+	if (out.data == NULL)
+		str_append(&out, "", 0);
+	return str_steal(&out);
+}
+
+int mime_parts_parse(const char *text, struct mime_summary *s)
+{
+	for (const char *line = text; *line != '\0';) {
+		const char *nl = strchr(line, '\n');
+		char section[128];
+		unsigned long long h, b, e;
+		int is_message;
+		if (nl == NULL || sscanf(line, "%127s %llu %llu %llu %d", section, &h, &b, &e, &is_message) != 5)
+			return -1;
+		s->parts = xrealloc(s->parts, (s->part_count + 1) * sizeof(*s->parts));
+		s->parts[s->part_count++] = (struct mime_part){ xstrdup(section), h, b, e, is_message };
+		line = nl + 1;
+	}
+	return 0;
 }

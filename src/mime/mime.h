@@ -30,5 +30,9 @@ void mime_init(void);
 int mime_summarise(const char *bytes, size_t len, struct mime_summary *out);
 void mime_summary_free(struct mime_summary *s);
 const struct mime_part *mime_find_part(const struct mime_summary *s, const char *section);
+/* The part table as text ("section start start end flag" lines) for a cache, and
+ * back. mime_parts_parse returns 0, or -1 on malformed text. */
+char *mime_parts_serialise(const struct mime_summary *s);
+int mime_parts_parse(const char *text, struct mime_summary *s);
 
 #endif

@@ -44,6 +44,10 @@ static const char *const migrations[] = {
 	" recipient TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'waiting', attempts INTEGER NOT NULL DEFAULT 0,"
 	" next_attempt INTEGER NOT NULL, last_error TEXT, created_at INTEGER NOT NULL);"
 	"CREATE INDEX queue_by_message ON queue(message_id);",
+	/* 2: what GMime found in a message, so FETCH never parses it twice */
+	"CREATE TABLE message_mime(message_id INTEGER PRIMARY KEY REFERENCES messages(id)"
+	" ON DELETE CASCADE, envelope TEXT NOT NULL, bodystructure TEXT NOT NULL,"
+	" body TEXT NOT NULL, parts TEXT NOT NULL);",
 };
 
 sqlite3_stmt *store_stmt(store_t *store, const char *sql)

@@ -120,6 +120,18 @@ int store_mailbox_messages(store_t *store, int64_t mailbox_id,
 ssize_t store_message_read(store_t *store, const struct store_message_ref *ref,
 			   uint64_t off, void *buf, size_t len);
 
+/* ---- the MIME summary cache (texts made by mime/, opaque here) ---- */
+struct store_mime {
+	char *envelope;
+	char *bodystructure;
+	char *body;
+	char *parts;
+};
+/* 1 found (strings allocated), 0 not cached, -1 error. */
+int store_message_mime_get(store_t *store, int64_t message_id, struct store_mime *out);
+void store_mime_clear(struct store_mime *m);
+int store_tx_message_mime_put(store_tx_t *tx, int64_t message_id, const struct store_mime *m);
+
 /* ---- remote queue ---- */
 struct store_queue_entry {
 	int64_t id;

@@ -472,6 +472,52 @@ ssize_t store_message_read(store_t *store, const struct store_message_ref *ref, 
 	return n;
 }
 
+int store_message_mime_get(store_t *store, int64_t message_id, struct store_mime *out)
+{
+	static const char sql[] =
+		"SELECT envelope, bodystructure, body, parts FROM message_mime WHERE message_id = ?1";
+	sqlite3_stmt *st = store_stmt(store, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, message_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->envelope = store_column_dup(st, 0);
+		out->bodystructure = store_column_dup(st, 1);
+		out->body = store_column_dup(st, 2);
+		out->parts = store_column_dup(st, 3);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+void store_mime_clear(struct store_mime *m)
+{
+	x_free(&m->envelope);
+	x_free(&m->bodystructure);
+	x_free(&m->body);
+	x_free(&m->parts);
+}
+
+int store_tx_message_mime_put(store_tx_t *tx, int64_t message_id, const struct store_mime *m)
+{
+	static const char sql[] =
+		"INSERT OR REPLACE INTO message_mime(message_id, envelope, bodystructure, body, parts)"
+		" SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS(SELECT 1 FROM messages WHERE id = ?1)";
+	sqlite3_stmt *st = store_stmt(tx->store, sql);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, message_id);
+	sqlite3_bind_text(st, 2, m->envelope, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, m->bodystructure, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, m->body, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, m->parts, -1, SQLITE_STATIC);
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
 int store_queue_foreach(store_t *store, void (*cb)(const struct store_queue_entry *, void *),
 			void *arg)
 {

@@ -3,6 +3,7 @@ byte-exact BODY[], flags, expunge, two sessions seeing each other's changes, IDL
 APPEND to Sent (stored, not transmitted), and hostile input."""
 import hashlib
 import imaplib
+import os
 import smtplib
 import socket
 import subprocess
@@ -298,4 +299,17 @@ def test_envelope_bodystructure_and_parts(server):
     assert sizes[:3] == [len(parts[0]), len(parts[1]), len(parts[2])]
     _, data = m.fetch("1", "(BODY[9])")
     assert data[0][1] == b""  # no such part: an empty string
+    # The summary is cached in the store after the first FETCH; the cached answer
+    # is the same as the parsed one.
+    import sqlite3
+    db = sqlite3.connect(os.path.join(server.data, "sealpost.db"))
+    for _ in range(50):
+        if db.execute("SELECT COUNT(*) FROM message_mime").fetchone()[0] > 0:
+            break
+        time.sleep(0.1)
+    assert db.execute("SELECT COUNT(*) FROM message_mime").fetchone()[0] > 0
+    _, again = m.fetch("1", "(ENVELOPE BODYSTRUCTURE)")
+    assert again[0].decode() == text
+    _, data = m.fetch("1", "(BODY.PEEK[2])")
+    assert base64.b64decode(data[0][1]) == attachment
     m.logout()
