@@ -375,8 +375,7 @@ void imap_accept(conn_t *conn, void *arg)
 	conn_set_handler(conn, session_event, s);
 	conn_set_timeout(conn, 30 * 60); /* RFC 3501 5.4: at least 30 minutes */
 	log_info("imap: connect session=%s peer=%s tls=%d", s->id, conn_peer_ip(conn), conn_is_tls(conn));
-	if (net_conn_count(server->loop) > (size_t)param_get(P_CONN_MAX) ||
-	    conn_peer_conn_count(conn) > (size_t)param_get(P_CONN_PER_IP_MAX)) {
+	if (conn_over_limit(conn)) {
 		imap_untagged(s, "BYE Too many connections, try again later");
 		session_close(s);
 		return;

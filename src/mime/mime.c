@@ -264,6 +264,22 @@ static void put_basic_fields(str_t *out, GMimeObject *obj)
 	free(enc);
 }
 
+/* The end shared by leaves and message parts: extension data, the closing
+ * parenthesis, and the part's place in the table. */
+static void finish_part(struct walk *w, GMimeObject *obj, const char *section, bool ext, str_t *out,
+			uint64_t start, uint64_t end, int is_message, uint64_t *end_r)
+{
+	if (ext) {
+		str_append(out, " ", 1);
+		put_raw_header(out, obj, "Content-MD5");
+		put_disposition_language_location(out, obj);
+	}
+	str_append(out, ")", 1);
+	add_part(w, section, first_header_offset(obj, start), start, end, is_message);
+	if (end > *end_r)
+		*end_r = end;
+}
+
 static void put_leaf(struct walk *w, GMimeObject *obj, const char *section, bool ext, str_t *out,
 		     uint64_t *end_r)
 {
@@ -277,15 +293,7 @@ static void put_leaf(struct walk *w, GMimeObject *obj, const char *section, bool
 	str_appendf(out, " %llu", (unsigned long long)(end - start));
 	if (strcasecmp(g_mime_content_type_get_media_type(ct), "text") == 0)
 		str_appendf(out, " %llu", (unsigned long long)count_lines(w, start, end));
-	if (ext) {
-		str_append(out, " ", 1);
-		put_raw_header(out, obj, "Content-MD5");
-		put_disposition_language_location(out, obj);
-	}
-	str_append(out, ")", 1);
-	add_part(w, section, first_header_offset(obj, start), start, end, 0);
-	if (end > *end_r)
-		*end_r = end;
+	finish_part(w, obj, section, ext, out, start, end, 0, end_r);
 }
 
 static void put_message_part(struct walk *w, GMimeObject *obj, const char *section, bool ext,
@@ -308,16 +316,8 @@ static void put_message_part(struct walk *w, GMimeObject *obj, const char *secti
 	str_append(out, " ", 1);
 	str_append(out, sub.data ? sub.data : "NIL", sub.data ? sub.len : 3);
 	str_appendf(out, " %llu", (unsigned long long)count_lines(w, start, end));
-	if (ext) {
-		str_append(out, " ", 1);
-		put_raw_header(out, obj, "Content-MD5");
-		put_disposition_language_location(out, obj);
-	}
-	str_append(out, ")", 1);
 	str_free(&sub);
-	add_part(w, section, first_header_offset(obj, start), start, end, 1);
-	if (end > *end_r)
-		*end_r = end;
+	finish_part(w, obj, section, ext, out, start, end, 1, end_r);
 }
 
 /* A part that occupies exactly SECTION (a child of a multipart). */
@@ -350,6 +350,15 @@ static void put_body(struct walk *w, GMimeObject *obj, const char *prefix, bool 
 	free(section);
 }
 
+static void parts_free(struct mime_summary *s)
+{
+	for (size_t i = 0; i < s->part_count; i++)
+		free(s->parts[i].section);
+	free(s->parts);
+	s->parts = NULL;
+	s->part_count = 0;
+}
+
 int mime_summarise(const char *bytes, size_t len, struct mime_summary *out)
 {
 	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(bytes, len);
@@ -372,10 +381,7 @@ int mime_summarise(const char *bytes, size_t len, struct mime_summary *out)
 	str_init(&env), str_init(&bs), str_init(&body);
 	put_envelope(&env, GMIME_OBJECT(msg));
 	put_body(&w, g_mime_message_get_mime_part(msg), "", true, &bs, &end);
-	for (size_t i = 0; i < out->part_count; i++)
-		free(out->parts[i].section);
-	free(out->parts);
-	out->parts = NULL, out->part_count = 0;
+	parts_free(out); /* the BODY walk below fills the same table again */
 	put_body(&w, g_mime_message_get_mime_part(msg), "", false, &body, &end);
 	out->envelope = str_steal(&env);
 	out->bodystructure = str_steal(&bs);
@@ -388,9 +394,7 @@ int mime_summarise(const char *bytes, size_t len, struct mime_summary *out)
 
 void mime_summary_free(struct mime_summary *s)
 {
-	for (size_t i = 0; i < s->part_count; i++)
-		free(s->parts[i].section);
-	free(s->parts);
+	parts_free(s);
 	free(s->envelope);
 	free(s->bodystructure);
 	free(s->body);

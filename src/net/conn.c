@@ -309,6 +309,12 @@ size_t conn_peer_conn_count(conn_t *conn)
 	return net_ip_count_get(conn->loop, conn->peer_ip);
 }
 
+bool conn_over_limit(conn_t *conn)
+{
+	return net_conn_count(conn->loop) > (size_t)param_get(P_CONN_MAX) ||
+	       conn_peer_conn_count(conn) > (size_t)param_get(P_CONN_PER_IP_MAX);
+}
+
 void conn_close(conn_t *conn)
 {
 	conn->closing = true;

@@ -77,6 +77,9 @@ const char *conn_tls_version(conn_t *conn);
 const char *conn_peer_ip(conn_t *conn);
 /* Connections now open from this peer's address, this one included. */
 size_t conn_peer_conn_count(conn_t *conn);
+/* True if this connection is one too many: over conn_max in all or
+ * conn_per_ip_max from its address. The protocol answers and closes. */
+bool conn_over_limit(conn_t *conn);
 /* Sends what is buffered, then closes; the handler is not called again. */
 void conn_close(conn_t *conn);
 

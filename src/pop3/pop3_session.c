@@ -269,8 +269,7 @@ void pop3_accept(conn_t *conn, void *arg)
 	conn_set_handler(conn, session_event, s);
 	conn_set_timeout(conn, (int)param_get(P_POP3_TIMEOUT));
 	log_info("pop3: connect session=%s peer=%s tls=%d", s->id, conn_peer_ip(conn), conn_is_tls(conn));
-	if (net_conn_count(server->loop) > (size_t)param_get(P_CONN_MAX) ||
-	    conn_peer_conn_count(conn) > (size_t)param_get(P_CONN_PER_IP_MAX)) {
+	if (conn_over_limit(conn)) {
 		pop3_reply(s, "-ERR [SYS/TEMP] Too many connections, try again later");
 		session_close(s);
 		return;

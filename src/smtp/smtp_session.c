@@ -237,8 +237,7 @@ static void session_start(conn_t *conn, smtp_server_t *server, enum smtp_mode mo
 	conn_set_timeout(conn, (int)param_get(P_SMTP_TIMEOUT));
 	log_info("smtp: connect session=%s peer=%s mode=%s tls=%d", s->id, conn_peer_ip(conn),
 		 mode == SMTP_MODE_MX ? "mx" : "submission", conn_is_tls(conn));
-	if (net_conn_count(server->loop) > (size_t)param_get(P_CONN_MAX) ||
-	    conn_peer_conn_count(conn) > (size_t)param_get(P_CONN_PER_IP_MAX)) {
+	if (conn_over_limit(conn)) {
 		smtp_reply(s, "421 4.7.0 %s Too many connections, try again later", host);
 		session_close(s);
 		return;
