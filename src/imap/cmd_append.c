@@ -8,6 +8,8 @@
 
 struct append_job {
 	struct store_append a;
+	struct store_flag_change keywords;
+	char *names[STORE_KEYWORDS_MAX];
 	char msgid[33];
 	uint32_t uidvalidity, uid;
 	bool selected;
@@ -17,7 +19,13 @@ static int append_run(store_tx_t *tx, void *arg)
 {
 	struct append_job *j = arg;
 
-	return store_tx_append(tx, &j->a, &j->uid);
+	unsigned flags;
+	uint64_t kw;
+
+	if (store_tx_append(tx, &j->a, &j->uid) < 0)
+		return -1;
+	return j->keywords.keyword_count == 0 ? 0
+		: store_tx_change_flags(tx, j->a.mailbox_id, &j->uid, 1, &j->keywords, &flags, &kw);
 }
 
 static void append_written(struct imap_session *s, void *arg, int ok)
@@ -31,6 +39,8 @@ static void append_written(struct imap_session *s, void *arg, int ok)
 			imap_view_sync(s); /* the client hears EXISTS before OK */
 		imap_command_done(s, "OK", "[APPENDUID %u %u] APPEND completed", j->uidvalidity, j->uid);
 	}
+	for (size_t i = 0; i < j->keywords.keyword_count; i++)
+		free(j->names[i]);
 	free(j);
 }
 
@@ -50,7 +60,7 @@ void cmd_append(struct imap_session *s)
 	const struct imap_arg *a = s->cmd.args, *msg = s->cmd.argc ? &a[s->cmd.argc - 1] : NULL;
 	struct store_mailbox mb = { 0 };
 	struct append_job *j;
-	unsigned flags = 0;
+	struct imap_flag_list fl = { 0 };
 	int64_t date = (int64_t)time(NULL);
 	size_t i = 1;
 
@@ -60,8 +70,8 @@ void cmd_append(struct imap_session *s)
 		return;
 	}
 	if (i < s->cmd.argc - 1 && a[i].type == IMAP_ARG_LIST) {
-		if (imap_parse_flags(a[i].children, a[i].count, &flags) < 0) {
-			imap_command_done(s, "BAD", "Unknown flag (keywords are not supported yet)");
+		if (imap_parse_flags(a[i].children, a[i].count, &fl) < 0) {
+			imap_command_done(s, "BAD", "Invalid flag");
 			return;
 		}
 		i++;
@@ -84,8 +94,12 @@ void cmd_append(struct imap_session *s)
 	j = xcalloc(1, sizeof(*j));
 	id_random_hex(j->msgid, 16);
 	j->a = (struct store_append){ .mailbox_id = mb.id, .bytes = msg->str, .len = msg->len,
-				      .msgid = j->msgid, .sender = "", .flags = flags,
+				      .msgid = j->msgid, .sender = "", .flags = fl.flags,
 				      .internal_date = date };
+	for (size_t k = 0; k < fl.keyword_count; k++)
+		j->names[k] = xstrdup(fl.keywords[k]);
+	j->keywords = (struct store_flag_change){ .op = '+', .keywords = (const char *const *)j->names,
+						  .keyword_count = fl.keyword_count };
 	j->uidvalidity = mb.uidvalidity;
 	j->selected = s->state == IMAP_STATE_SELECTED && s->view.id == mb.id;
 	store_mailbox_clear(&mb);

@@ -450,7 +450,8 @@ static void emit_message(struct imap_session *s, struct fetch_state *f, size_t i
 		if (it->kind == F_UID) {
 			str_appendf(&line, "UID %u", m->uid);
 		} else if (it->kind == F_FLAGS) {
-			str_append_cstr(&line, "FLAGS "), imap_format_flags(m->flags, &line);
+			str_append_cstr(&line, "FLAGS ");
+			imap_format_flags(&s->view, m->flags, m->keywords, &line);
 		} else if (it->kind == F_SIZE) {
 			str_appendf(&line, "RFC822.SIZE %lld", (long long)m->size);
 		} else if (it->kind == F_INTERNALDATE) {
@@ -475,7 +476,7 @@ static void emit_message(struct imap_session *s, struct fetch_state *f, size_t i
 		}
 	}
 	if (flags_changed && !f->wants_flags)
-		str_append_cstr(&line, " FLAGS "), imap_format_flags(m->flags, &line);
+		str_append_cstr(&line, " FLAGS "), imap_format_flags(&s->view, m->flags, m->keywords, &line);
 	str_append(&line, ")\r\n", 3);
 	imap_piece_text(s, line.data, line.len);
 	str_free(&line);

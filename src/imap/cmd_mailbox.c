@@ -35,8 +35,10 @@ void cmd_select(struct imap_session *s)
 		if (!(s->view.msgs[i].flags & STORE_FLAG_SEEN))
 			unseen = i + 1;
 	str_init(&flags);
-	imap_format_flags(IMAP_FLAGS_ALL, &flags);
+	imap_format_flags(&s->view, IMAP_FLAGS_ALL, ~0ULL, &flags);
 	imap_untagged(s, "FLAGS %s", flags.data);
+	flags.data[--flags.len] = '\0'; /* reopen the list to add \* */
+	str_append_cstr(&flags, flags.len > 1 ? " \\*)" : "\\*)");
 	imap_untagged(s, "OK [PERMANENTFLAGS %s] Flags permitted", readonly ? "()" : flags.data);
 	imap_untagged(s, "%zu EXISTS", s->view.count);
 	imap_untagged(s, "0 RECENT");

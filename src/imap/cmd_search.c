@@ -13,7 +13,7 @@
 #define SEARCH_DEPTH_MAX 32
 
 enum key_type {
-	K_ALL, K_NONE, K_FLAG, K_SET, K_UIDSET, K_LARGER, K_SMALLER, K_BEFORE, K_ON, K_SINCE,
+	K_ALL, K_NONE, K_FLAG, K_KEYWORD, K_SET, K_UIDSET, K_LARGER, K_SMALLER, K_BEFORE, K_ON, K_SINCE,
 	K_SENTBEFORE, K_SENTON, K_SENTSINCE, K_HEADER, K_BODY, K_TEXT, K_NOT, K_OR, K_AND,
 };
 
@@ -150,13 +150,20 @@ static int parse_one_key(struct parse *p, struct key *k, const struct imap_arg *
 	for (size_t i = 0; i < sizeof(arg_keys) / sizeof(arg_keys[0]); i++)
 		if (strcasecmp(a->str, arg_keys[i].name) == 0)
 			return parse_arg_key(p, k, i);
-	if (strcasecmp(a->str, "ALL") == 0 || strcasecmp(a->str, "OLD") == 0 ||
-	    strcasecmp(a->str, "UNKEYWORD") == 0)
-		return k->type = K_ALL, strcasecmp(a->str, "UNKEYWORD") == 0 && !next_string(p) ? -1 : 0;
+	if (strcasecmp(a->str, "ALL") == 0 || strcasecmp(a->str, "OLD") == 0)
+		return k->type = K_ALL, 0;
 	if (strcasecmp(a->str, "RECENT") == 0)
 		return k->type = K_NONE, 0;
-	if (strcasecmp(a->str, "KEYWORD") == 0)
-		return k->type = K_NONE, next_string(p) ? 0 : -1; /* keywords are not stored yet */
+	if (strcasecmp(a->str, "KEYWORD") == 0 || strcasecmp(a->str, "UNKEYWORD") == 0) {
+		const char *name = next_string(p);
+		k->type = K_KEYWORD;
+		k->flag_set = strcasecmp(a->str, "KEYWORD") == 0;
+		k->number = -1; /* a keyword the mailbox has never seen */
+		for (int bit = 0; name != NULL && bit < STORE_KEYWORDS_MAX; bit++)
+			if (p->s->view.keywords[bit] && strcasecmp(p->s->view.keywords[bit], name) == 0)
+				k->number = bit;
+		return name ? 0 : -1;
+	}
 	if (strcasecmp(a->str, "HEADER") == 0) {
 		k->type = K_HEADER;
 		k->field = next_string(p);
@@ -271,6 +278,8 @@ static bool key_matches(struct imap_session *s, const struct key *k, size_t inde
 	case K_ALL: return true;
 	case K_NONE: return false;
 	case K_FLAG: return ((m->flags & k->flag) != 0) == k->flag_set;
+	case K_KEYWORD:
+		return k->number < 0 ? !k->flag_set : (((m->keywords >> k->number) & 1) != 0) == k->flag_set;
 	case K_SET: return imap_seqset_contains(&k->set, (uint32_t)(index + 1));
 	case K_UIDSET: return imap_seqset_contains(&k->set, m->uid);
 	case K_LARGER: return m->size > k->number;

@@ -33,6 +33,14 @@ struct imap_view {
 	uint64_t highestmodseq;
 	struct store_message_ref *msgs;
 	size_t count;
+	char *keywords[STORE_KEYWORDS_MAX]; /* names by bit */
+};
+
+/* Flags as a client writes them: system flags, and keywords by name. */
+struct imap_flag_list {
+	unsigned flags;
+	const char *keywords[STORE_KEYWORDS_MAX];
+	size_t keyword_count;
 };
 
 /* One command being run: the parser keeps the arguments alive until it ends. */
@@ -104,9 +112,13 @@ void imap_view_close(struct imap_session *s);
 /* Reports what changed in the store since the client last heard (EXPUNGE, FETCH
  * FLAGS, EXISTS). */
 void imap_view_sync(struct imap_session *s);
-void imap_format_flags(unsigned flags, str_t *out);
-/* Parses a flag list (atoms like \Seen); returns 0 or -1 on an unknown flag. */
-int imap_parse_flags(const struct imap_arg *args, size_t count, unsigned *flags_r);
+/* "(\Seen $Label1)": system flags and the view's keyword names for the bits. */
+void imap_format_flags(const struct imap_view *v, unsigned flags, uint64_t keywords, str_t *out);
+/* Parses a flag list (\Seen, keywords); returns 0, or -1 on an unknown system flag,
+ * a malformed keyword or too many. Keyword pointers point into args. */
+int imap_parse_flags(const struct imap_arg *args, size_t count, struct imap_flag_list *list);
+/* Reloads the view's keyword names (after a STORE may have added some). */
+void imap_view_load_keywords(struct imap_session *s);
 /* The indexes (0-based) of the messages a set names, by number or by UID. */
 int imap_view_select_set(struct imap_session *s, const char *set, bool uid, size_t **idx_r,
 			 size_t *count_r);

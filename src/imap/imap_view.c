@@ -15,7 +15,7 @@ static const struct {
 	{ STORE_FLAG_DRAFT, "\\Draft" },
 };
 
-void imap_format_flags(unsigned flags, str_t *out)
+void imap_format_flags(const struct imap_view *v, unsigned flags, uint64_t keywords, str_t *out)
 {
 	bool first = true;
 
@@ -28,13 +28,31 @@ void imap_format_flags(unsigned flags, str_t *out)
 		str_append_cstr(out, flag_names[i].name);
 		first = false;
 	}
+	for (int bit = 0; v != NULL && bit < STORE_KEYWORDS_MAX; bit++) {
+		if (!(keywords & (1ULL << bit)) || v->keywords[bit] == NULL)
+			continue;
+		if (!first)
+			str_append(out, " ", 1);
+		str_append_cstr(out, v->keywords[bit]);
+		first = false;
+	}
 	str_append(out, ")", 1);
 }
 
-int imap_parse_flags(const struct imap_arg *args, size_t count, unsigned *flags_r)
+/* A keyword is an atom: no specials, no '\\' (that would be a system flag). */
+static bool keyword_valid(const char *k)
 {
-	unsigned flags = 0;
+	if (*k == '\0' || strlen(k) > 100)
+		return false;
+	for (; *k != '\0'; k++)
+		if (*k <= 0x20 || *k >= 0x7f || strchr("(){%*\"\\]", *k) != NULL)
+			return false;
+	return true;
+}
 
+int imap_parse_flags(const struct imap_arg *args, size_t count, struct imap_flag_list *list)
+{
+	memset(list, 0, sizeof(*list));
 	for (size_t i = 0; i < count; i++) {
 		size_t j;
 		if (args[i].type != IMAP_ARG_ATOM)
@@ -42,12 +60,29 @@ int imap_parse_flags(const struct imap_arg *args, size_t count, unsigned *flags_
 		for (j = 0; j < sizeof(flag_names) / sizeof(flag_names[0]); j++)
 			if (strcasecmp(args[i].str, flag_names[j].name) == 0)
 				break;
-		if (j == sizeof(flag_names) / sizeof(flag_names[0]))
-			return -1; /* keywords are not stored yet */
-		flags |= flag_names[j].flag;
+		if (j < sizeof(flag_names) / sizeof(flag_names[0])) {
+			list->flags |= flag_names[j].flag;
+		} else if (strcasecmp(args[i].str, "\\Recent") == 0) {
+			continue; /* the server's to set, never the client's: ignored */
+		} else if (keyword_valid(args[i].str) && list->keyword_count < STORE_KEYWORDS_MAX) {
+			list->keywords[list->keyword_count++] = args[i].str;
+		} else {
+			return -1;
+		}
 	}
-	*flags_r = flags;
 	return 0;
+}
+
+static void keywords_free(struct imap_view *v)
+{
+	for (int i = 0; i < STORE_KEYWORDS_MAX; i++)
+		x_free(&v->keywords[i]);
+}
+
+void imap_view_load_keywords(struct imap_session *s)
+{
+	keywords_free(&s->view);
+	store_mailbox_keywords(s->server->store, s->view.id, s->view.keywords);
 }
 
 int imap_mailbox_find(struct imap_session *s, const char *name, struct store_mailbox *mb)
@@ -74,11 +109,13 @@ int imap_view_open(struct imap_session *s, int64_t mailbox_id, const char *name,
 		imap_view_close(s);
 		return -1;
 	}
+	imap_view_load_keywords(s);
 	return 0;
 }
 
 void imap_view_close(struct imap_session *s)
 {
+	keywords_free(&s->view);
 	x_free(&s->view.name);
 	x_free(&s->view.msgs);
 	memset(&s->view, 0, sizeof(s->view));
@@ -95,9 +132,10 @@ static void view_report(struct imap_session *s, struct store_message_ref *fresh,
 	while (i < s->view.count) {
 		if (j < fresh_count && fresh[j].uid == s->view.msgs[i].uid) {
 			seq++;
-			if (fresh[j].flags != s->view.msgs[i].flags) {
+			if (fresh[j].flags != s->view.msgs[i].flags ||
+			    fresh[j].keywords != s->view.msgs[i].keywords) {
 				str_clear(&flags);
-				imap_format_flags(fresh[j].flags, &flags);
+				imap_format_flags(&s->view, fresh[j].flags, fresh[j].keywords, &flags);
 				imap_untagged(s, "%zu FETCH (UID %u FLAGS %s)", seq, fresh[j].uid, flags.data);
 			}
 			i++, j++;
@@ -127,6 +165,7 @@ void imap_view_sync(struct imap_session *s)
 		return;
 	if (view_load(s, &fresh, &fresh_count) < 0)
 		return;
+	imap_view_load_keywords(s); /* another session may have added some */
 	view_report(s, fresh, fresh_count);
 	free(s->view.msgs);
 	s->view.msgs = fresh;

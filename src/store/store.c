@@ -48,6 +48,11 @@ static const char *const migrations[] = {
 	"CREATE TABLE message_mime(message_id INTEGER PRIMARY KEY REFERENCES messages(id)"
 	" ON DELETE CASCADE, envelope TEXT NOT NULL, bodystructure TEXT NOT NULL,"
 	" body TEXT NOT NULL, parts TEXT NOT NULL);",
+	/* 3: IMAP keywords, a bit each per mailbox (at most 64 per mailbox) */
+	"CREATE TABLE mailbox_keywords(mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id)"
+	" ON DELETE CASCADE, bit INTEGER NOT NULL, name TEXT NOT NULL COLLATE NOCASE,"
+	" PRIMARY KEY(mailbox_id, bit), UNIQUE(mailbox_id, name));"
+	"ALTER TABLE mailbox_messages ADD COLUMN keywords INTEGER NOT NULL DEFAULT 0;",
 };
 
 sqlite3_stmt *store_stmt(store_t *store, const char *sql)

@@ -102,6 +102,7 @@ struct store_message_ref {
 	unsigned flags;
 	uint64_t modseq;
 	int64_t internal_date; /* seconds since the epoch */
+	uint64_t keywords;     /* bit n: the mailbox's keyword n */
 };
 int store_mailbox_by_name(store_t *store, int64_t owner_id, const char *name,
 			  struct store_mailbox *mb);
@@ -176,6 +177,22 @@ int store_tx_expunge(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, s
 /* Sets the flags of each UID (flags[i] for uids[i]); each change gets a new MODSEQ. */
 int store_tx_set_flags(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids,
 		       const unsigned *flags, size_t count);
+#define STORE_KEYWORDS_MAX 64
+/* The mailbox's keyword names by bit (NULL where unused); caller frees each. */
+int store_mailbox_keywords(store_t *store, int64_t mailbox_id, char *names_r[STORE_KEYWORDS_MAX]);
+/* A flag change as IMAP STORE means it: op '=' sets, '+' adds, '-' removes, from the
+ * values stored now. Keywords are given by name and get bits as needed (-1 when a
+ * mailbox would need more than 64). The results are written back per UID; a UID
+ * no longer there gets flags_r[i] = ~0u. */
+struct store_flag_change {
+	char op;
+	unsigned flags;
+	const char *const *keywords;
+	size_t keyword_count;
+};
+int store_tx_change_flags(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, size_t count,
+			  const struct store_flag_change *change, unsigned *flags_r,
+			  uint64_t *keywords_r);
 /* Stores a message straight into one mailbox (IMAP APPEND: not a transmission, so
  * not through the pipeline); *uid_r is its new UID. */
 struct store_append {

@@ -302,12 +302,41 @@ int store_tx_mailbox_subscribe(store_tx_t *tx, int64_t mailbox_id, bool subscrib
 			  mailbox_id, NULL, NULL);
 }
 
+static int keyword_bits(store_tx_t *tx, int64_t mailbox_id, const char *const *names, size_t count,
+			uint64_t *bits_r);
+
+/* Keyword bits of one mailbox as the bits of the same names in another. */
+static int keywords_translate(store_tx_t *tx, int64_t src, int64_t dst, uint64_t kw, uint64_t *out_r)
+{
+	char *names[STORE_KEYWORDS_MAX];
+	const char *wanted[STORE_KEYWORDS_MAX];
+	size_t n = 0;
+	int rc;
+
+	*out_r = 0;
+	if (kw == 0 || src == dst) {
+		*out_r = kw;
+		return 0;
+	}
+	if (store_mailbox_keywords(tx->store, src, names) < 0)
+		return -1;
+	for (int bit = 0; bit < STORE_KEYWORDS_MAX; bit++)
+		if ((kw >> bit) & 1 && names[bit] != NULL)
+			wanted[n++] = names[bit];
+	rc = keyword_bits(tx, dst, wanted, n, out_r);
+	for (int bit = 0; bit < STORE_KEYWORDS_MAX; bit++)
+		free(names[bit]);
+	return rc;
+}
+
 int store_tx_copy(store_tx_t *tx, int64_t src_mailbox, const uint32_t *uids, size_t count,
 		  int64_t dst_mailbox, bool expunge_source, uint32_t *dst_uids_r)
 {
 	static const char sql[] =
-		"SELECT message_id, flags, internal_date FROM mailbox_messages"
+		"SELECT message_id, flags, internal_date, keywords FROM mailbox_messages"
 		" WHERE mailbox_id = ?1 AND uid = ?2";
+	static const char kw_sql[] =
+		"UPDATE mailbox_messages SET keywords = ?3 WHERE mailbox_id = ?1 AND uid = ?2";
 	sqlite3_stmt *st;
 
 	for (size_t i = 0; i < count; i++) {
@@ -324,11 +353,133 @@ int store_tx_copy(store_tx_t *tx, int64_t src_mailbox, const uint32_t *uids, siz
 		message_id = sqlite3_column_int64(st, 0);
 		flags = (unsigned)sqlite3_column_int(st, 1);
 		internal_date = sqlite3_column_int64(st, 2);
+		uint64_t kw = (uint64_t)sqlite3_column_int64(st, 3);
 		sqlite3_reset(st);
-		if (mailbox_append(tx, dst_mailbox, 0, message_id, flags, internal_date, &dst_uids_r[i]) < 0)
+		if (mailbox_append(tx, dst_mailbox, 0, message_id, flags, internal_date, &dst_uids_r[i]) < 0 ||
+		    keywords_translate(tx, src_mailbox, dst_mailbox, kw, &kw) < 0 ||
+		    (st = store_stmt(tx->store, kw_sql)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, dst_mailbox);
+		sqlite3_bind_int64(st, 2, dst_uids_r[i]);
+		sqlite3_bind_int64(st, 3, (int64_t)kw);
+		if (sqlite3_step(st) != SQLITE_DONE)
 			return -1;
 	}
 	return expunge_source ? store_tx_expunge(tx, src_mailbox, uids, count) : 0;
+}
+
+int store_mailbox_keywords(store_t *store, int64_t mailbox_id, char *names_r[STORE_KEYWORDS_MAX])
+{
+	sqlite3_stmt *st = store_stmt(store, "SELECT bit, name FROM mailbox_keywords WHERE mailbox_id = ?1");
+	int rc;
+
+	for (int i = 0; i < STORE_KEYWORDS_MAX; i++)
+		names_r[i] = NULL;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int bit = sqlite3_column_int(st, 0);
+		if (bit >= 0 && bit < STORE_KEYWORDS_MAX && names_r[bit] == NULL)
+			names_r[bit] = store_column_dup(st, 1);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The bits of the named keywords, creating the ones the mailbox lacks. */
+static int keyword_bits(store_tx_t *tx, int64_t mailbox_id, const char *const *names, size_t count,
+			uint64_t *bits_r)
+{
+	static const char find_sql[] = "SELECT bit FROM mailbox_keywords WHERE mailbox_id = ?1 AND name = ?2";
+	static const char add_sql[] =
+		"INSERT INTO mailbox_keywords(mailbox_id, bit, name) SELECT ?1,"
+		" COALESCE(MAX(bit) + 1, 0), ?2 FROM mailbox_keywords WHERE mailbox_id = ?1 RETURNING bit";
+	uint64_t bits = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		sqlite3_stmt *st = store_stmt(tx->store, find_sql);
+		int bit = -1;
+		if (st == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, mailbox_id);
+		sqlite3_bind_text(st, 2, names[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			bit = sqlite3_column_int(st, 0);
+		sqlite3_reset(st);
+		if (bit < 0) {
+			if ((st = store_stmt(tx->store, add_sql)) == NULL)
+				return -1;
+			sqlite3_bind_int64(st, 1, mailbox_id);
+			sqlite3_bind_text(st, 2, names[i], -1, SQLITE_STATIC);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				bit = sqlite3_column_int(st, 0);
+			sqlite3_reset(st);
+		}
+		if (bit < 0 || bit >= STORE_KEYWORDS_MAX)
+			return -1;
+		bits |= 1ULL << bit;
+	}
+	*bits_r = bits;
+	return 0;
+}
+
+int store_tx_change_flags(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, size_t count,
+			  const struct store_flag_change *change, unsigned *flags_r,
+			  uint64_t *keywords_r)
+{
+	static const char get_sql[] =
+		"SELECT flags, keywords FROM mailbox_messages WHERE mailbox_id = ?1 AND uid = ?2";
+	static const char bump_sql[] =
+		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1 RETURNING highestmodseq";
+	static const char set_sql[] =
+		"UPDATE mailbox_messages SET flags = ?3, keywords = ?4, modseq = ?5"
+		" WHERE mailbox_id = ?1 AND uid = ?2";
+	uint64_t bits;
+	sqlite3_stmt *st;
+
+	if (keyword_bits(tx, mailbox_id, change->keywords, change->keyword_count, &bits) < 0)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		unsigned flags;
+		uint64_t kw, modseq;
+		if ((st = store_stmt(tx->store, get_sql)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, mailbox_id);
+		sqlite3_bind_int64(st, 2, uids[i]);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			flags_r[i] = ~0u; /* expunged meanwhile */
+			continue;
+		}
+		flags = (unsigned)sqlite3_column_int(st, 0);
+		kw = (uint64_t)sqlite3_column_int64(st, 1);
+		sqlite3_reset(st);
+		flags_r[i] = change->op == '=' ? change->flags : change->op == '+' ? flags | change->flags
+											   : flags & ~change->flags;
+		keywords_r[i] = change->op == '=' ? bits : change->op == '+' ? kw | bits : kw & ~bits;
+		if (flags_r[i] == flags && keywords_r[i] == kw)
+			continue;
+		if ((st = store_stmt(tx->store, bump_sql)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, mailbox_id);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			return -1;
+		}
+		modseq = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		if ((st = store_stmt(tx->store, set_sql)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, mailbox_id);
+		sqlite3_bind_int64(st, 2, uids[i]);
+		sqlite3_bind_int(st, 3, (int)flags_r[i]);
+		sqlite3_bind_int64(st, 4, (int64_t)keywords_r[i]);
+		sqlite3_bind_int64(st, 5, (int64_t)modseq);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			return -1;
+	}
+	return 0;
 }
 
 int store_mailbox_foreach(store_t *store, int64_t owner_id,
@@ -417,7 +568,7 @@ int store_mailbox_messages(store_t *store, int64_t mailbox_id,
 {
 	static const char sql[] =
 		"SELECT mm.uid, m.id, m.msgid, b.segment, b.offset, b.length, mm.flags, mm.modseq,"
-		" mm.internal_date"
+		" mm.internal_date, mm.keywords"
 		" FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id"
 		" JOIN blobs b ON b.id = m.blob_id WHERE mm.mailbox_id = ?1 ORDER BY mm.uid";
 	sqlite3_stmt *st = store_stmt(store, sql);
@@ -443,6 +594,7 @@ int store_mailbox_messages(store_t *store, int64_t mailbox_id,
 		r->flags = (unsigned)sqlite3_column_int(st, 6);
 		r->modseq = (uint64_t)sqlite3_column_int64(st, 7);
 		r->internal_date = sqlite3_column_int64(st, 8);
+		r->keywords = (uint64_t)sqlite3_column_int64(st, 9);
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {

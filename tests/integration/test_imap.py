@@ -313,3 +313,36 @@ def test_envelope_bodystructure_and_parts(server):
     _, data = m.fetch("1", "(BODY.PEEK[2])")
     assert base64.b64decode(data[0][1]) == attachment
     m.logout()
+
+
+def test_keywords(server):
+    user, pw = server.add_user()
+    deliver(server, user)
+    deliver(server, user)
+    m = login(server, user, pw)
+    m.create("Labels")
+    typ, data = m.select("INBOX")
+    assert b"\\*" in b" ".join(m.untagged_responses.get("OK", []))  # PERMANENTFLAGS allows keywords
+    other = login(server, user, pw)
+    other.select("INBOX")
+    other.untagged_responses.clear()
+    typ, data = m.store("1", "+FLAGS", "($Label1 Work \\Flagged)")
+    assert typ == "OK" and b"$Label1" in data[0] and b"Work" in data[0] and b"\\Flagged" in data[0]
+    assert m.search(None, "KEYWORD", "work")[1] == [b"1"]
+    assert m.search(None, "UNKEYWORD", "$Label1")[1] == [b"2"]
+    assert m.search(None, "KEYWORD", "NeverUsed")[1] == [b""]
+    typ, data = m.store("1", "-FLAGS", "(Work)")
+    assert b"Work" not in data[0] and b"$Label1" in data[0]
+    other.noop()
+    assert any(b"$Label1" in f for f in other.untagged_responses.get("FETCH", []))
+    m.copy("1", "Labels")
+    typ, data = m.append("Labels", "(\\Seen Todo)", None, b"Subject: todo\r\n\r\nx\r\n")
+    assert typ == "OK"
+    m.select("Labels")
+    _, data = m.fetch("1:2", "(FLAGS)")
+    assert b"$Label1" in data[0] and b"\\Flagged" in data[0]
+    assert b"Todo" in data[1] and b"\\Seen" in data[1]
+    with pytest.raises(imaplib.IMAP4.error):
+        m.store("1", "+FLAGS", "(\\Bogus)")
+    m.logout()
+    other.logout()
