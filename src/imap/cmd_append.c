@@ -20,12 +20,12 @@ static int append_run(store_tx_t *tx, void *arg)
 	struct append_job *j = arg;
 
 	unsigned flags;
-	uint64_t kw;
+	uint64_t kw, modseq;
 
 	if (store_tx_append(tx, &j->a, &j->uid) < 0)
 		return -1;
 	return j->keywords.keyword_count == 0 ? 0
-		: store_tx_change_flags(tx, j->a.mailbox_id, &j->uid, 1, &j->keywords, &flags, &kw);
+		: store_tx_change_flags(tx, j->a.mailbox_id, &j->uid, 1, &j->keywords, &flags, &kw, &modseq);
 }
 
 static void append_written(struct imap_session *s, void *arg, int ok)

@@ -14,7 +14,8 @@
 
 #define HEADER_SCAN_MAX (1024 * 1024)
 
-enum fetch_kind { F_FLAGS, F_UID, F_SIZE, F_INTERNALDATE, F_SECTION, F_ENVELOPE, F_BODYSTRUCTURE, F_BODY };
+enum fetch_kind { F_FLAGS, F_UID, F_SIZE, F_INTERNALDATE, F_SECTION, F_ENVELOPE, F_BODYSTRUCTURE,
+		  F_BODY, F_MODSEQ };
 /* SEC_ALL..SEC_FIELDS_NOT apply to a message (the top one, or a message/rfc822
  * part); SEC_PART is a part's body, SEC_MIME its header. */
 enum section_kind { SEC_ALL, SEC_HEADER, SEC_TEXT, SEC_FIELDS, SEC_FIELDS_NOT, SEC_PART, SEC_MIME };
@@ -179,6 +180,8 @@ static int parse_item(struct fetch_state *f, const char *atom)
 		item_add(f, F_SIZE);
 	else if (strcasecmp(atom, "INTERNALDATE") == 0)
 		item_add(f, F_INTERNALDATE);
+	else if (strcasecmp(atom, "MODSEQ") == 0)
+		item_add(f, F_MODSEQ);
 	else if (strcasecmp(atom, "ENVELOPE") == 0)
 		f->needs_mime = true, item_add(f, F_ENVELOPE);
 	else if (strcasecmp(atom, "BODYSTRUCTURE") == 0)
@@ -460,6 +463,8 @@ static void emit_message(struct imap_session *s, struct fetch_state *f, size_t i
 			gmtime_r(&t, &tm);
 			strftime(date, sizeof(date), "\"%d-%b-%Y %H:%M:%S +0000\"", &tm);
 			str_append_cstr(&line, "INTERNALDATE "), str_append_cstr(&line, date);
+		} else if (it->kind == F_MODSEQ) {
+			str_appendf(&line, "MODSEQ (%llu)", (unsigned long long)m->modseq);
 		} else if (it->kind == F_ENVELOPE) {
 			str_append_cstr(&line, "ENVELOPE ");
 			str_append_cstr(&line, have_mime ? mime.envelope : "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
@@ -528,11 +533,39 @@ static void fetch_resume(struct imap_session *s)
 	}
 }
 
+/* "(CHANGEDSINCE n)" (RFC 7162 3.1.4): 0 if absent, 1 with *since_r, -1 if bad. */
+static int parse_changed_since(const struct imap_session *s, uint64_t *since_r)
+{
+	const struct imap_arg *m = s->cmd.argc == 3 ? &s->cmd.args[2] : NULL;
+	char *end;
+
+	if (m == NULL)
+		return s->cmd.argc == 2 ? 0 : -1;
+	if (m->type != IMAP_ARG_LIST || m->count != 2 || m->children[0].type != IMAP_ARG_ATOM ||
+	    strcasecmp(m->children[0].str, "CHANGEDSINCE") != 0 || m->children[1].type != IMAP_ARG_ATOM)
+		return -1;
+	*since_r = strtoull(m->children[1].str, &end, 10);
+	return *end == '\0' ? 1 : -1;
+}
+
+/* Keeps only the messages changed after SINCE. */
+static void filter_changed(struct imap_session *s, struct fetch_state *f, uint64_t since)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < f->count; i++)
+		if (s->view.msgs[f->idx[i]].modseq > since)
+			f->idx[kept++] = f->idx[i];
+	f->count = kept;
+}
+
 void cmd_fetch(struct imap_session *s)
 {
 	struct fetch_state *f = xcalloc(1, sizeof(*f));
+	uint64_t since = 0;
+	int changed = parse_changed_since(s, &since);
 
-	if (s->cmd.argc != 2 || s->cmd.args[0].type != IMAP_ARG_ATOM ||
+	if (changed < 0 || s->cmd.argc < 2 || s->cmd.args[0].type != IMAP_ARG_ATOM ||
 	    parse_items(f, &s->cmd.args[1], s->cmd.uid) < 0) {
 		state_free(f);
 		imap_command_done(s, "BAD", "Unsupported or invalid FETCH items");
@@ -543,6 +576,13 @@ void cmd_fetch(struct imap_session *s)
 		imap_command_done(s, "BAD", "Invalid message set");
 		return;
 	}
+	if (changed > 0) {
+		filter_changed(s, f, since);
+		item_add(f, F_MODSEQ);
+	}
+	for (size_t i = 0; i < f->nitems; i++)
+		if (f->items[i].kind == F_MODSEQ)
+			s->condstore = true;
 	f->mailbox_id = s->view.id;
 	s->cmd_state = f;
 	s->resume = fetch_resume;

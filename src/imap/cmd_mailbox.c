@@ -16,10 +16,17 @@ void cmd_select(struct imap_session *s)
 	size_t unseen = 0;
 	str_t flags;
 
-	if (s->cmd.argc != 1 || !arg_is_string(&s->cmd.args[0])) {
-		imap_command_done(s, "BAD", "Syntax: %s mailbox", s->cmd.name);
+	const struct imap_arg *params = s->cmd.argc == 2 ? &s->cmd.args[1] : NULL;
+
+	if (s->cmd.argc < 1 || s->cmd.argc > 2 || !arg_is_string(&s->cmd.args[0]) ||
+	    (params != NULL && (params->type != IMAP_ARG_LIST || params->count != 1 ||
+				params->children[0].type != IMAP_ARG_ATOM ||
+				strcasecmp(params->children[0].str, "CONDSTORE") != 0))) {
+		imap_command_done(s, "BAD", "Syntax: %s mailbox [(CONDSTORE)]", s->cmd.name);
 		return;
 	}
+	if (params != NULL)
+		s->condstore = true;
 	s->state = IMAP_STATE_AUTH; /* a failed SELECT leaves no mailbox selected */
 	imap_view_close(s);
 	if (imap_mailbox_find(s, s->cmd.args[0].str, &mb) != 1 ||
@@ -46,6 +53,7 @@ void cmd_select(struct imap_session *s)
 		imap_untagged(s, "OK [UNSEEN %zu] First unseen", unseen);
 	imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", s->view.uidvalidity);
 	imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", s->view.uidnext);
+	imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)s->view.highestmodseq);
 	str_free(&flags);
 	imap_command_done(s, "OK", "[%s] %s completed", readonly ? "READ-ONLY" : "READ-WRITE",
 			  s->cmd.name);
@@ -190,12 +198,14 @@ void cmd_status(struct imap_session *s)
 	str_append_cstr(&line, " (");
 	for (size_t i = 0; i < items->count; i++) {
 		const char *item = items->children[i].type == IMAP_ARG_ATOM ? items->children[i].str : "";
-		const unsigned long long values[] = { count, 0, mb.uidnext, mb.uidvalidity, unseen };
-		static const char *const names[] = { "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN" };
+		const unsigned long long values[] = { count, 0, mb.uidnext, mb.uidvalidity, unseen,
+						       mb.highestmodseq };
+		static const char *const names[] = { "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY",
+						     "UNSEEN", "HIGHESTMODSEQ" };
 		size_t k = 0;
-		while (k < 5 && strcasecmp(item, names[k]) != 0)
+		while (k < 6 && strcasecmp(item, names[k]) != 0)
 			k++;
-		if (k == 5) {
+		if (k == 6) {
 			imap_command_done(s, "BAD", "Unknown STATUS item");
 			goto out;
 		}

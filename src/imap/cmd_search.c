@@ -13,7 +13,7 @@
 #define SEARCH_DEPTH_MAX 32
 
 enum key_type {
-	K_ALL, K_NONE, K_FLAG, K_KEYWORD, K_SET, K_UIDSET, K_LARGER, K_SMALLER, K_BEFORE, K_ON, K_SINCE,
+	K_ALL, K_NONE, K_FLAG, K_KEYWORD, K_MODSEQ, K_SET, K_UIDSET, K_LARGER, K_SMALLER, K_BEFORE, K_ON, K_SINCE,
 	K_SENTBEFORE, K_SENTON, K_SENTSINCE, K_HEADER, K_BODY, K_TEXT, K_NOT, K_OR, K_AND,
 };
 
@@ -33,6 +33,7 @@ struct parse {
 	size_t argc, pos;
 	struct imap_session *s;
 	int depth;
+	bool uses_modseq;
 };
 
 static void key_free(struct key *k)
@@ -141,8 +142,10 @@ static int parse_key(struct parse *p, struct key *k)
 static int parse_one_key(struct parse *p, struct key *k, const struct imap_arg *a)
 {
 	if (a->type == IMAP_ARG_LIST) {
-		struct parse inner = { a->children, a->count, 0, p->s, p->depth };
-		return parse_keys(&inner, k);
+		struct parse inner = { a->children, a->count, 0, p->s, p->depth, false };
+		int rc = parse_keys(&inner, k);
+		p->uses_modseq |= inner.uses_modseq;
+		return rc;
 	}
 	for (size_t i = 0; i < sizeof(flag_keys) / sizeof(flag_keys[0]); i++)
 		if (strcasecmp(a->str, flag_keys[i].name) == 0)
@@ -163,6 +166,21 @@ static int parse_one_key(struct parse *p, struct key *k, const struct imap_arg *
 			if (p->s->view.keywords[bit] && strcasecmp(p->s->view.keywords[bit], name) == 0)
 				k->number = bit;
 		return name ? 0 : -1;
+	}
+	if (strcasecmp(a->str, "MODSEQ") == 0) { /* MODSEQ ["entry" type] n (RFC 7162 3.1.5) */
+		const char *v = next_string(p);
+		char *end;
+		if (v != NULL && p->pos < p->argc && !isdigit((unsigned char)*v)) {
+			next_string(p); /* the entry type: we keep one MODSEQ per message */
+			v = next_string(p);
+		}
+		if (v == NULL)
+			return -1;
+		k->type = K_MODSEQ;
+		k->number = (int64_t)strtoull(v, &end, 10);
+		p->s->condstore = true;
+		p->uses_modseq = true;
+		return *end == '\0' && isdigit((unsigned char)*v) ? 0 : -1;
 	}
 	if (strcasecmp(a->str, "HEADER") == 0) {
 		k->type = K_HEADER;
@@ -278,6 +296,7 @@ static bool key_matches(struct imap_session *s, const struct key *k, size_t inde
 	case K_ALL: return true;
 	case K_NONE: return false;
 	case K_FLAG: return ((m->flags & k->flag) != 0) == k->flag_set;
+	case K_MODSEQ: return m->modseq >= (uint64_t)k->number;
 	case K_KEYWORD:
 		return k->number < 0 ? !k->flag_set : (((m->keywords >> k->number) & 1) != 0) == k->flag_set;
 	case K_SET: return imap_seqset_contains(&k->set, (uint32_t)(index + 1));
@@ -312,7 +331,8 @@ static bool key_matches(struct imap_session *s, const struct key *k, size_t inde
 
 void cmd_search(struct imap_session *s)
 {
-	struct parse p = { s->cmd.args, s->cmd.argc, 0, s, 0 };
+	struct parse p = { s->cmd.args, s->cmd.argc, 0, s, 0, false };
+	uint64_t highest = 0;
 	struct key root = { 0 };
 	struct message_text text = { 0 };
 	str_t line;
@@ -335,11 +355,16 @@ void cmd_search(struct imap_session *s)
 	str_append_cstr(&line, "SEARCH");
 	for (size_t i = 0; i < s->view.count; i++) {
 		text.loaded = false;
-		if (key_matches(s, &root, i, &text))
+		if (key_matches(s, &root, i, &text)) {
 			str_appendf(&line, " %u", s->cmd.uid ? s->view.msgs[i].uid : (uint32_t)(i + 1));
+			if (s->view.msgs[i].modseq > highest)
+				highest = s->view.msgs[i].modseq;
+		}
 		if (text.bytes.cap > 1024 * 1024)
 			str_free(&text.bytes);
 	}
+	if (p.uses_modseq && highest > 0)
+		str_appendf(&line, " (MODSEQ %llu)", (unsigned long long)highest);
 	imap_untagged(s, "%s", line.data);
 	str_free(&line);
 	str_free(&text.bytes);

@@ -32,6 +32,27 @@ void cmd_id(struct imap_session *s)
 	imap_command_done(s, "OK", "ID completed");
 }
 
+/* ENABLE (RFC 5161): CONDSTORE is the one extension that needs enabling here. */
+void cmd_enable(struct imap_session *s)
+{
+	bool enabled = false;
+
+	if (s->cmd.argc == 0) {
+		imap_command_done(s, "BAD", "Syntax: ENABLE capability...");
+		return;
+	}
+	for (size_t i = 0; i < s->cmd.argc; i++)
+		if (s->cmd.args[i].type == IMAP_ARG_ATOM && strcasecmp(s->cmd.args[i].str, "CONDSTORE") == 0)
+			enabled = true;
+	if (enabled && !s->condstore) {
+		s->condstore = true;
+		imap_untagged(s, "ENABLED CONDSTORE");
+	} else {
+		imap_untagged(s, "ENABLED");
+	}
+	imap_command_done(s, "OK", "ENABLE completed");
+}
+
 void cmd_namespace(struct imap_session *s)
 {
 	imap_untagged(s, "NAMESPACE ((\"\" \"/\")) NIL NIL");

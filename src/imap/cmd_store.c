@@ -12,6 +12,7 @@ struct store_job {
 	uint32_t *uids;
 	unsigned *flags;
 	uint64_t *keywords;
+	uint64_t *modseqs;
 	size_t count;
 	bool silent;
 	struct store_flag_change change;
@@ -26,6 +27,7 @@ static void job_free(struct store_job *j)
 	free(j->uids);
 	free(j->flags);
 	free(j->keywords);
+	free(j->modseqs);
 	free(j);
 }
 
@@ -34,10 +36,12 @@ static int store_run(store_tx_t *tx, void *arg)
 	struct store_job *j = arg;
 
 	return store_tx_change_flags(tx, j->mailbox_id, j->uids, j->count, &j->change, j->flags,
-				     j->keywords);
+				     j->keywords, j->modseqs);
 }
 
-static void report(struct imap_session *s, const struct store_job *j)
+/* Reports the new flags (and MODSEQ under CONDSTORE); collects in modified the
+ * numbers UNCHANGEDSINCE left alone. */
+static void report(struct imap_session *s, const struct store_job *j, str_t *modified)
 {
 	str_t flags;
 
@@ -46,19 +50,31 @@ static void report(struct imap_session *s, const struct store_job *j)
 		struct store_message_ref *m = &s->view.msgs[i];
 		if (m->uid != j->uids[k])
 			continue;
+		if (j->flags[k] == ~0u - 1) {
+			str_appendf(modified, "%s%u", modified->len ? "," : "",
+				    s->cmd.uid ? m->uid : (uint32_t)(i + 1));
+			k++;
+			continue;
+		}
 		if (j->flags[k] != ~0u) {
 			m->flags = j->flags[k];
 			m->keywords = j->keywords[k];
+			m->modseq = j->modseqs[k];
 		}
 		k++;
-		if (j->silent)
+		if (j->silent && !s->condstore)
 			continue;
 		str_clear(&flags);
-		imap_format_flags(&s->view, m->flags, m->keywords, &flags);
 		if (s->cmd.uid)
-			imap_untagged(s, "%zu FETCH (UID %u FLAGS %s)", i + 1, m->uid, flags.data);
-		else
-			imap_untagged(s, "%zu FETCH (FLAGS %s)", i + 1, flags.data);
+			str_appendf(&flags, "UID %u ", m->uid);
+		if (!j->silent) {
+			str_append_cstr(&flags, "FLAGS ");
+			imap_format_flags(&s->view, m->flags, m->keywords, &flags);
+		}
+		if (s->condstore)
+			str_appendf(&flags, "%sMODSEQ (%llu)", j->silent ? "" : " ",
+				    (unsigned long long)m->modseq);
+		imap_untagged(s, "%zu FETCH (%s)", i + 1, flags.data);
 	}
 	str_free(&flags);
 }
@@ -71,10 +87,16 @@ static void store_written(struct imap_session *s, void *arg, int ok)
 		imap_command_done(s, "NO", "[LIMIT] Flags could not be stored (at most %d keywords per mailbox)",
 				  STORE_KEYWORDS_MAX);
 	} else if (s != NULL) {
+		str_t modified;
+		str_init(&modified);
 		if (j->change.keyword_count > 0)
 			imap_view_load_keywords(s); /* new names may have got bits */
-		report(s, j);
-		imap_command_done(s, "OK", "STORE completed");
+		report(s, j, &modified);
+		if (modified.len > 0)
+			imap_command_done(s, "OK", "[MODIFIED %s] Conditional STORE failed", modified.data);
+		else
+			imap_command_done(s, "OK", "STORE completed");
+		str_free(&modified);
 	}
 	job_free(j);
 }
@@ -102,6 +124,7 @@ static struct store_job *job_new(struct imap_session *s, const struct imap_flag_
 	j->uids = xcalloc(n ? n : 1, sizeof(uint32_t));
 	j->flags = xcalloc(n ? n : 1, sizeof(unsigned));
 	j->keywords = xcalloc(n ? n : 1, sizeof(uint64_t));
+	j->modseqs = xcalloc(n ? n : 1, sizeof(uint64_t));
 	for (size_t i = 0; i < n; i++)
 		j->uids[j->count++] = s->view.msgs[idx[i]].uid;
 	j->names = xcalloc(fl->keyword_count ? fl->keyword_count : 1, sizeof(char *));
@@ -113,21 +136,40 @@ static struct store_job *job_new(struct imap_session *s, const struct imap_flag_
 	return j;
 }
 
+/* "(UNCHANGEDSINCE n)" after the set (RFC 7162 3.1.3); 0 if absent, -1 if bad. */
+static int parse_unchanged_since(const struct imap_arg *a, uint64_t *since_r)
+{
+	char *end;
+
+	if (a->type != IMAP_ARG_LIST)
+		return 0;
+	if (a->count != 2 || a->children[0].type != IMAP_ARG_ATOM ||
+	    strcasecmp(a->children[0].str, "UNCHANGEDSINCE") != 0 || a->children[1].type != IMAP_ARG_ATOM)
+		return -1;
+	*since_r = strtoull(a->children[1].str, &end, 10);
+	return *end == '\0' && *since_r > 0 ? 1 : -1;
+}
+
 void cmd_store(struct imap_session *s)
 {
-	const struct imap_arg *a = s->cmd.args, *list;
+	const struct imap_arg *a = s->cmd.args, *rest, *list;
 	struct imap_flag_list fl;
-	size_t *idx = NULL, n = 0, nflags;
+	size_t *idx = NULL, n = 0, nrest, nflags;
+	uint64_t since = 0;
+	int modifier = s->cmd.argc > 1 ? parse_unchanged_since(&a[1], &since) : 0;
+	struct store_job *j;
 	bool silent;
 	char op;
 
-	if (s->cmd.argc < 3 || a[0].type != IMAP_ARG_ATOM || a[1].type != IMAP_ARG_ATOM ||
-	    (op = parse_operation(a[1].str, &silent)) == 0) {
-		imap_command_done(s, "BAD", "Syntax: STORE set [+|-]FLAGS[.SILENT] (flags)");
+	rest = a + 1 + (modifier > 0);
+	nrest = s->cmd.argc >= 1 + (size_t)(modifier > 0) ? s->cmd.argc - 1 - (modifier > 0) : 0;
+	if (modifier < 0 || nrest < 2 || a[0].type != IMAP_ARG_ATOM || rest[0].type != IMAP_ARG_ATOM ||
+	    (op = parse_operation(rest[0].str, &silent)) == 0) {
+		imap_command_done(s, "BAD", "Syntax: STORE set [(UNCHANGEDSINCE n)] [+|-]FLAGS[.SILENT] (flags)");
 		return;
 	}
-	list = a[2].type == IMAP_ARG_LIST && s->cmd.argc == 3 ? a[2].children : &a[2];
-	nflags = a[2].type == IMAP_ARG_LIST && s->cmd.argc == 3 ? a[2].count : s->cmd.argc - 2;
+	list = rest[1].type == IMAP_ARG_LIST && nrest == 2 ? rest[1].children : &rest[1];
+	nflags = rest[1].type == IMAP_ARG_LIST && nrest == 2 ? rest[1].count : nrest - 1;
 	if (imap_parse_flags(list, nflags, &fl) < 0) {
 		imap_command_done(s, "BAD", "Invalid flag");
 		return;
@@ -140,6 +182,10 @@ void cmd_store(struct imap_session *s)
 		imap_command_done(s, "BAD", "Invalid message set");
 		return;
 	}
-	imap_writer_run(s, store_run, job_new(s, &fl, op, silent, idx, n), store_written);
+	if (modifier > 0)
+		s->condstore = true;
+	j = job_new(s, &fl, op, silent, idx, n);
+	j->change.unchanged_since = since;
 	free(idx);
+	imap_writer_run(s, store_run, j, store_written);
 }

@@ -80,6 +80,7 @@ struct imap_session {
 	size_t piece_count, piece_next;
 	uint64_t piece_off;
 	bool idling, auth_continue;
+	bool condstore; /* enabled (ENABLE, SELECT (CONDSTORE), or a CONDSTORE command) */
 	net_timer_t *idle_timer;
 	str_t line, out;
 	int errors;
@@ -146,6 +147,7 @@ void cmd_append(struct imap_session *s);
 void cmd_manage(struct imap_session *s);
 void cmd_copy(struct imap_session *s);
 void cmd_search(struct imap_session *s);
+void cmd_enable(struct imap_session *s);
 bool imap_mailbox_name_valid(const char *name);
 void cmd_idle(struct imap_session *s);
 void cmd_idle_line(struct imap_session *s, const char *line);

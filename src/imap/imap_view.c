@@ -136,6 +136,8 @@ static void view_report(struct imap_session *s, struct store_message_ref *fresh,
 			    fresh[j].keywords != s->view.msgs[i].keywords) {
 				str_clear(&flags);
 				imap_format_flags(&s->view, fresh[j].flags, fresh[j].keywords, &flags);
+				if (s->condstore)
+					str_appendf(&flags, " MODSEQ (%llu)", (unsigned long long)fresh[j].modseq);
 				imap_untagged(s, "%zu FETCH (UID %u FLAGS %s)", seq, fresh[j].uid, flags.data);
 			}
 			i++, j++;

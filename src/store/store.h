@@ -189,10 +189,11 @@ struct store_flag_change {
 	unsigned flags;
 	const char *const *keywords;
 	size_t keyword_count;
+	uint64_t unchanged_since; /* CONDSTORE: skip (flags_r = ~0u - 1) newer ones; 0: no test */
 };
 int store_tx_change_flags(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, size_t count,
 			  const struct store_flag_change *change, unsigned *flags_r,
-			  uint64_t *keywords_r);
+			  uint64_t *keywords_r, uint64_t *modseqs_r);
 /* Stores a message straight into one mailbox (IMAP APPEND: not a transmission, so
  * not through the pipeline); *uid_r is its new UID. */
 struct store_append {

@@ -426,10 +426,10 @@ static int keyword_bits(store_tx_t *tx, int64_t mailbox_id, const char *const *n
 
 int store_tx_change_flags(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, size_t count,
 			  const struct store_flag_change *change, unsigned *flags_r,
-			  uint64_t *keywords_r)
+			  uint64_t *keywords_r, uint64_t *modseqs_r)
 {
 	static const char get_sql[] =
-		"SELECT flags, keywords FROM mailbox_messages WHERE mailbox_id = ?1 AND uid = ?2";
+		"SELECT flags, keywords, modseq FROM mailbox_messages WHERE mailbox_id = ?1 AND uid = ?2";
 	static const char bump_sql[] =
 		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1 RETURNING highestmodseq";
 	static const char set_sql[] =
@@ -454,7 +454,12 @@ int store_tx_change_flags(store_tx_t *tx, int64_t mailbox_id, const uint32_t *ui
 		}
 		flags = (unsigned)sqlite3_column_int(st, 0);
 		kw = (uint64_t)sqlite3_column_int64(st, 1);
+		modseqs_r[i] = (uint64_t)sqlite3_column_int64(st, 2);
 		sqlite3_reset(st);
+		if (change->unchanged_since != 0 && modseqs_r[i] > change->unchanged_since) {
+			flags_r[i] = ~0u - 1; /* modified since: left alone, reported */
+			continue;
+		}
 		flags_r[i] = change->op == '=' ? change->flags : change->op == '+' ? flags | change->flags
 											   : flags & ~change->flags;
 		keywords_r[i] = change->op == '=' ? bits : change->op == '+' ? kw | bits : kw & ~bits;
@@ -468,6 +473,7 @@ int store_tx_change_flags(store_tx_t *tx, int64_t mailbox_id, const uint32_t *ui
 			return -1;
 		}
 		modseq = (uint64_t)sqlite3_column_int64(st, 0);
+		modseqs_r[i] = modseq;
 		sqlite3_reset(st);
 		if ((st = store_stmt(tx->store, set_sql)) == NULL)
 			return -1;

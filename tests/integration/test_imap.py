@@ -346,3 +346,35 @@ def test_keywords(server):
         m.store("1", "+FLAGS", "(\\Bogus)")
     m.logout()
     other.logout()
+
+
+def test_condstore(server):
+    import re
+    user, pw = server.add_user()
+    for _ in range(3):
+        deliver(server, user)
+    m = login(server, user, pw)
+    assert "CONDSTORE" in m.capabilities and "ENABLE" in m.capabilities
+    typ, data = m._simple_command("ENABLE", "CONDSTORE")
+    assert typ == "OK" and m.untagged_responses.pop("ENABLED") == [b"CONDSTORE"]
+    m.select("INBOX")
+    highest = int(re.search(rb"HIGHESTMODSEQ (\d+)", b" ".join(m.untagged_responses["OK"])).group(1))
+    _, data = m.fetch("1:3", "(MODSEQ)")
+    modseqs = [int(re.search(rb"MODSEQ \((\d+)\)", d).group(1)) for d in data]
+    assert max(modseqs) == highest
+    typ, data = m.store("2", "+FLAGS", "(\\Flagged)")
+    new = int(re.search(rb"MODSEQ \((\d+)\)", data[0]).group(1))
+    assert new > highest
+    _, data = m.fetch("1:*", f"(FLAGS) (CHANGEDSINCE {highest})")
+    assert len(data) == 1 and data[0].startswith(b"2 (")
+    # A conditional STORE on a message changed since fails and names it.
+    typ, data = m._simple_command("STORE", "1:2", f"(UNCHANGEDSINCE {highest})", "+FLAGS", "(\\Seen)")
+    assert typ == "OK" and b"[MODIFIED 2]" in data[0]
+    m.untagged_responses.clear()
+    _, data = m.fetch("2", "(FLAGS)")
+    assert b"\\Seen" not in data[0]
+    _, data = m.search(None, "MODSEQ", str(new))  # message 2, and 1 changed after it
+    assert data[0] == b"1 2 (MODSEQ %d)" % (new + 1)
+    typ, data = m.status("INBOX", "(HIGHESTMODSEQ)")
+    assert typ == "OK" and b"HIGHESTMODSEQ" in data[0]
+    m.logout()
