@@ -19,20 +19,6 @@ static int copy_run(store_tx_t *tx, void *arg)
 	return store_tx_copy(tx, j->src, j->uids, j->count, j->dst, j->move, j->dst_uids);
 }
 
-/* "1:3,7": consecutive numbers folded into ranges. */
-static void uid_set(const uint32_t *uids, size_t count, str_t *out)
-{
-	for (size_t i = 0; i < count;) {
-		size_t k = i;
-		while (k + 1 < count && uids[k + 1] == uids[k] + 1)
-			k++;
-		str_appendf(out, i ? ",%u" : "%u", uids[i]);
-		if (k > i)
-			str_appendf(out, ":%u", uids[k]);
-		i = k + 1;
-	}
-}
-
 static void copy_written(struct imap_session *s, void *arg, int ok)
 {
 	struct copy_job *j = arg;
@@ -43,9 +29,9 @@ static void copy_written(struct imap_session *s, void *arg, int ok)
 		imap_command_done(s, "NO", "[SERVERBUG] %s failed", s->cmd.name);
 	} else if (s != NULL) {
 		str_appendf(&code, "COPYUID %u ", j->dst_uidvalidity);
-		uid_set(j->uids, j->count, &code);
+		imap_seqset_format(j->uids, j->count, &code);
 		str_append(&code, " ", 1);
-		uid_set(j->dst_uids, j->count, &code);
+		imap_seqset_format(j->dst_uids, j->count, &code);
 		if (j->move) {
 			imap_untagged(s, "OK [%s] Moved", code.data);
 			imap_view_sync(s); /* reports the moved messages as EXPUNGEd */

@@ -329,44 +329,109 @@ static bool key_matches(struct imap_session *s, const struct key *k, size_t inde
 	}
 }
 
+enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8 };
+
+/* "RETURN (MIN MAX COUNT ALL)" (RFC 4731); returns the options, 0 if absent, -1 if bad. */
+static int parse_return(struct parse *p)
+{
+	static const char *const names[] = { "MIN", "MAX", "COUNT", "ALL" };
+	const struct imap_arg *list;
+	int opts = 0;
+
+	if (p->pos + 1 >= p->argc || p->args[p->pos].type != IMAP_ARG_ATOM ||
+	    strcasecmp(p->args[p->pos].str, "RETURN") != 0)
+		return 0;
+	list = &p->args[p->pos + 1];
+	if (list->type != IMAP_ARG_LIST)
+		return -1;
+	for (size_t i = 0; i < list->count; i++) {
+		size_t k = 0;
+		while (k < 4 && (list->children[i].type != IMAP_ARG_ATOM ||
+				 strcasecmp(list->children[i].str, names[k]) != 0))
+			k++;
+		if (k == 4)
+			return -1; /* SAVE (SEARCHRES) and others: not offered */
+		opts |= 1 << k;
+	}
+	p->pos += 2;
+	return opts ? opts : RET_ALL;
+}
+
+static void reply_esearch(struct imap_session *s, int opts, const uint32_t *hits, size_t n,
+			  uint64_t highest, bool modseq)
+{
+	str_t line;
+
+	str_init(&line);
+	str_append_cstr(&line, "ESEARCH (TAG ");
+	imap_append_string(&line, s->cmd.tag, strlen(s->cmd.tag));
+	str_append_cstr(&line, s->cmd.uid ? ") UID" : ")");
+	if ((opts & RET_MIN) && n > 0)
+		str_appendf(&line, " MIN %u", hits[0]);
+	if ((opts & RET_MAX) && n > 0)
+		str_appendf(&line, " MAX %u", hits[n - 1]);
+	if (opts & RET_COUNT)
+		str_appendf(&line, " COUNT %zu", n);
+	if ((opts & RET_ALL) && n > 0) {
+		str_append_cstr(&line, " ALL ");
+		imap_seqset_format(hits, n, &line);
+	}
+	if (modseq && highest > 0)
+		str_appendf(&line, " MODSEQ %llu", (unsigned long long)highest);
+	imap_untagged(s, "%s", line.data);
+	str_free(&line);
+}
+
 void cmd_search(struct imap_session *s)
 {
 	struct parse p = { s->cmd.args, s->cmd.argc, 0, s, 0, false };
-	uint64_t highest = 0;
 	struct key root = { 0 };
 	struct message_text text = { 0 };
+	uint32_t *hits = NULL;
+	size_t n = 0;
+	uint64_t highest = 0;
+	int opts = parse_return(&p);
 	str_t line;
 
-	if (p.argc >= 2 && p.args[0].type == IMAP_ARG_ATOM && strcasecmp(p.args[0].str, "CHARSET") == 0) {
-		const char *cs = p.args[1].type != IMAP_ARG_LIST ? p.args[1].str : "";
+	if (opts >= 0 && p.pos + 1 < p.argc && p.args[p.pos].type == IMAP_ARG_ATOM &&
+	    strcasecmp(p.args[p.pos].str, "CHARSET") == 0) {
+		const char *cs = p.args[p.pos + 1].type != IMAP_ARG_LIST ? p.args[p.pos + 1].str : "";
 		if (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0) {
 			imap_command_done(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
 			return;
 		}
-		p.pos = 2;
+		p.pos += 2;
 	}
-	if (parse_keys(&p, &root) < 0) {
+	if (opts < 0 || parse_keys(&p, &root) < 0) {
 		key_free(&root);
 		imap_command_done(s, "BAD", "Invalid search criteria");
 		return;
 	}
-	str_init(&line);
 	str_init(&text.bytes);
-	str_append_cstr(&line, "SEARCH");
+	hits = xcalloc(s->view.count ? s->view.count : 1, sizeof(*hits));
 	for (size_t i = 0; i < s->view.count; i++) {
 		text.loaded = false;
 		if (key_matches(s, &root, i, &text)) {
-			str_appendf(&line, " %u", s->cmd.uid ? s->view.msgs[i].uid : (uint32_t)(i + 1));
+			hits[n++] = s->cmd.uid ? s->view.msgs[i].uid : (uint32_t)(i + 1);
 			if (s->view.msgs[i].modseq > highest)
 				highest = s->view.msgs[i].modseq;
 		}
 		if (text.bytes.cap > 1024 * 1024)
 			str_free(&text.bytes);
 	}
-	if (p.uses_modseq && highest > 0)
-		str_appendf(&line, " (MODSEQ %llu)", (unsigned long long)highest);
-	imap_untagged(s, "%s", line.data);
-	str_free(&line);
+	if (opts > 0) {
+		reply_esearch(s, opts, hits, n, highest, p.uses_modseq);
+	} else {
+		str_init(&line);
+		str_append_cstr(&line, "SEARCH");
+		for (size_t i = 0; i < n; i++)
+			str_appendf(&line, " %u", hits[i]);
+		if (p.uses_modseq && highest > 0)
+			str_appendf(&line, " (MODSEQ %llu)", (unsigned long long)highest);
+		imap_untagged(s, "%s", line.data);
+		str_free(&line);
+	}
+	free(hits);
 	str_free(&text.bytes);
 	key_free(&root);
 	imap_command_done(s, "OK", "SEARCH completed");

@@ -86,5 +86,7 @@ struct imap_seqset {
 int imap_seqset_parse(const char *text, uint32_t star, struct imap_seqset *set);
 bool imap_seqset_contains(const struct imap_seqset *set, uint32_t n);
 void imap_seqset_free(struct imap_seqset *set);
+/* Writes ascending numbers as a set, runs folded: "1:3,7". */
+void imap_seqset_format(const uint32_t *numbers, size_t count, str_t *out);
 
 #endif

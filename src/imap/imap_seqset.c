@@ -69,3 +69,16 @@ void imap_seqset_free(struct imap_seqset *set)
 	x_free(&set->ranges);
 	set->count = 0;
 }
+
+void imap_seqset_format(const uint32_t *numbers, size_t count, str_t *out)
+{
+	for (size_t i = 0; i < count;) {
+		size_t k = i;
+		while (k + 1 < count && numbers[k + 1] == numbers[k] + 1)
+			k++;
+		str_appendf(out, i ? ",%u" : "%u", numbers[i]);
+		if (k > i)
+			str_appendf(out, ":%u", numbers[k]);
+		i = k + 1;
+	}
+}

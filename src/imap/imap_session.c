@@ -3,6 +3,7 @@
  * tagged and untagged replies, commands that wait (writer, password check) or
  * resume when output drains, and closing. */
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -61,18 +62,22 @@ imap_server_t *imap_server_new(net_loop_t *loop, store_t *store, store_writer_t 
 	return server;
 }
 
+/* The capability list for this session's state; valid until the next call (the
+ * loop is single-threaded). */
 const char *imap_capabilities(const struct imap_session *s)
 {
+	static char caps[512];
 	bool tls = s->conn != NULL && conn_is_tls(s->conn);
 	bool auth_ok = tls || param_get(P_AUTH_PLAINTEXT_ALLOWED) != 0;
+	bool pre_auth = s->state == IMAP_STATE_NOT_AUTH;
 
-	if (s->state != IMAP_STATE_NOT_AUTH)
-		return "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE ENABLE CONDSTORE";
-	if (!tls && s->server->tls != NULL)
-		return auth_ok ? "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE ENABLE CONDSTORE STARTTLS AUTH=PLAIN"
-			       : "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE ENABLE CONDSTORE STARTTLS LOGINDISABLED";
-	return auth_ok ? "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE ENABLE CONDSTORE AUTH=PLAIN"
-		       : "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE ENABLE CONDSTORE LOGINDISABLED";
+	snprintf(caps, sizeof(caps),
+		 "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE ENABLE CONDSTORE"
+		 " CHILDREN SPECIAL-USE ESEARCH APPENDLIMIT=%lld%s%s",
+		 param_get(P_MESSAGE_SIZE_MAX),
+		 pre_auth && !tls && s->server->tls != NULL ? " STARTTLS" : "",
+		 !pre_auth ? "" : auth_ok ? " AUTH=PLAIN" : " LOGINDISABLED");
+	return caps;
 }
 
 static void vwrite(struct imap_session *s, const char *prefix, const char *fmt, va_list ap)

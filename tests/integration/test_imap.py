@@ -378,3 +378,27 @@ def test_condstore(server):
     typ, data = m.status("INBOX", "(HIGHESTMODSEQ)")
     assert typ == "OK" and b"HIGHESTMODSEQ" in data[0]
     m.logout()
+
+
+def test_esearch_and_capabilities(server):
+    user, pw = server.add_user()
+    for _ in range(5):
+        deliver(server, user)
+    m = login(server, user, pw)
+    for cap in ("ESEARCH", "CHILDREN", "SPECIAL-USE", "MOVE", "UIDPLUS", "IDLE", "CONDSTORE"):
+        assert cap in m.capabilities, cap
+    assert any(c.startswith("APPENDLIMIT=") for c in m.capabilities)
+    m.select("INBOX")
+    m.store("2,4", "+FLAGS", "(\\Flagged)")
+    typ, _ = m._simple_command("SEARCH", "RETURN", "(MIN MAX COUNT ALL)", "UNFLAGGED")
+    assert typ == "OK"
+    [resp] = m.untagged_responses.pop("ESEARCH")
+    assert resp.endswith(b") MIN 1 MAX 5 COUNT 3 ALL 1,3,5"), resp
+    typ, _ = m._simple_command("UID", "SEARCH", "RETURN", "()", "FLAGGED")
+    [resp] = m.untagged_responses.pop("ESEARCH")
+    assert resp.endswith(b") UID ALL 2,4"), resp
+    typ, _ = m._simple_command("SEARCH", "RETURN", "(COUNT)", "KEYWORD", "nothing")
+    assert m.untagged_responses.pop("ESEARCH")[0].endswith(b" COUNT 0")
+    with pytest.raises(imaplib.IMAP4.error):
+        m._simple_command("SEARCH", "RETURN", "(SAVE)", "ALL")
+    m.logout()
