@@ -139,6 +139,13 @@ int cli_recipient_show(store_t *store, const char *which, enum store_rcpt_kind k
 	       r.hidden ? "yes" : "no", r.guid);
 	if (directory_dns_of(store, &r, &x500, &ldap) == 0)
 		printf("dn: %s\nldap-dn: %s\n", x500, ldap);
+	if (r.kind == STORE_RCPT_USER) {
+		int64_t used = 0, count = 0;
+		store_user_usage(store, r.id, &used, &count);
+		printf("quota: %lld%s\nused: %lld octets in %lld messages\n",
+		       (long long)directory_quota_of(&r), r.quota < 0 ? " (default)" : "",
+		       (long long)used, (long long)count);
+	}
 	if (r.kind == STORE_RCPT_ALIAS)
 		printf("target: %s\n", r.target);
 	if (r.kind == STORE_RCPT_GROUP)

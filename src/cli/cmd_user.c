@@ -14,6 +14,7 @@ static const char usage_text[] =
 	"       sealpost user show ADDRESS|DN\n"
 	"       sealpost user remove ADDRESS|DN\n"
 	"       sealpost user passwd ADDRESS|DN --password-stdin\n"
+	"       sealpost user quota ADDRESS|DN OCTETS|default   (0: unlimited)\n"
 	"Every form takes --data DIR (default $SEALPOST_DATA, then ./sealpost-data).\n";
 
 static int user_add(store_t *store, const struct cli_recipient_options *o)
@@ -65,12 +66,33 @@ static int user_passwd(store_t *store, const struct cli_recipient_options *o)
 	return rc;
 }
 
+static int user_quota(store_t *store, const struct cli_recipient_options *o)
+{
+	struct store_recipient r = { 0 };
+	char *end;
+	long long quota = strcmp(o->second, "default") == 0 ? -1 : strtoll(o->second, &end, 10);
+	int rc = 1;
+
+	if (quota != -1 && (*end != '\0' || end == o->second || quota < 0))
+		return cli_error("'%s' is not a number of octets or 'default'", o->second);
+	if (cli_recipient_find(store, o->target, STORE_RCPT_USER, &r) < 0)
+		return 1;
+	if (store_recipient_set_quota(store, r.id, quota) < 0)
+		cli_error("cannot store the quota");
+	else
+		rc = 0;
+	store_recipient_clear(&r);
+	return rc;
+}
+
 static int user_verb(store_t *store, const struct cli_recipient_options *o)
 {
 	if (strcmp(o->verb, "add") == 0 && o->target && !o->second)
 		return user_add(store, o);
 	if (strcmp(o->verb, "passwd") == 0 && o->target && !o->second)
 		return user_passwd(store, o);
+	if (strcmp(o->verb, "quota") == 0 && o->target && o->second)
+		return user_quota(store, o);
 	return -2;
 }
 

@@ -154,3 +154,24 @@ int directory_dns_of(store_t *store, const struct store_recipient *r, char **x50
 	free(site);
 	return rc;
 }
+
+int64_t directory_quota_of(const struct store_recipient *r)
+{
+	return r->quota >= 0 ? r->quota : param_get(P_QUOTA_DEFAULT);
+}
+
+enum directory_quota_check directory_quota_check(store_t *store, const struct store_recipient *r,
+						 int64_t size)
+{
+	int64_t quota = directory_quota_of(r), used = 0, count = 0;
+
+	if (quota == 0 || r->kind != STORE_RCPT_USER)
+		return DIRECTORY_QUOTA_OK;
+	if (size > quota)
+		return DIRECTORY_QUOTA_TOO_BIG;
+	if (store_user_usage(store, r->id, &used, &count) < 0)
+		return DIRECTORY_QUOTA_OK; /* a read error must not refuse mail */
+	/* Without a declared size, a mailbox is full once it holds its quota. */
+	return (size == 0 ? used >= quota : used + size > quota) ? DIRECTORY_QUOTA_FULL
+								 : DIRECTORY_QUOTA_OK;
+}

@@ -48,6 +48,13 @@ enum directory_expand_result directory_expand(store_t *store, const char *addres
 					      struct directory_expansion *exp);
 void directory_expansion_free(struct directory_expansion *exp);
 
+/* Quotas: a user's own limit or quota_default; 0 means none. */
+int64_t directory_quota_of(const struct store_recipient *r);
+enum directory_quota_check { DIRECTORY_QUOTA_OK, DIRECTORY_QUOTA_FULL, DIRECTORY_QUOTA_TOO_BIG };
+/* Would `size` more octets fit? FULL: not now (temporary); TOO_BIG: never. */
+enum directory_quota_check directory_quota_check(store_t *store, const struct store_recipient *r,
+						 int64_t size);
+
 /* Passwords: argon2id encoded hashes. */
 char *directory_password_hash(const char *password);
 bool directory_password_verify(const char *encoded, const char *password);

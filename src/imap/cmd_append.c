@@ -91,6 +91,11 @@ void cmd_append(struct imap_session *s)
 		imap_command_done(s, "NO", "[TRYCREATE] No such mailbox");
 		return;
 	}
+	if (!imap_quota_allows(s, (int64_t)msg->len)) {
+		store_mailbox_clear(&mb);
+		imap_command_done(s, "NO", "[OVERQUOTA] Quota exceeded");
+		return;
+	}
 	j = xcalloc(1, sizeof(*j));
 	id_random_hex(j->msgid, 16);
 	j->a = (struct store_append){ .mailbox_id = mb.id, .bytes = msg->str, .len = msg->len,

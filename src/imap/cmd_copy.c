@@ -71,6 +71,15 @@ void cmd_copy(struct imap_session *s)
 		imap_command_done(s, "NO", "[TRYCREATE] No such mailbox");
 		return;
 	}
+	int64_t octets = 0;
+	for (size_t i = 0; !move && i < n; i++)
+		octets += s->view.msgs[idx[i]].size;
+	if (!move && !imap_quota_allows(s, octets)) {
+		free(idx);
+		store_mailbox_clear(&mb);
+		imap_command_done(s, "NO", "[OVERQUOTA] Quota exceeded");
+		return;
+	}
 	j = xcalloc(1, sizeof(*j));
 	j->src = s->view.id;
 	j->dst = mb.id;

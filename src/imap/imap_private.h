@@ -148,6 +148,9 @@ void cmd_manage(struct imap_session *s);
 void cmd_copy(struct imap_session *s);
 void cmd_search(struct imap_session *s);
 void cmd_enable(struct imap_session *s);
+void cmd_quota(struct imap_session *s);
+/* Would size more octets fit in the user's quota? */
+bool imap_quota_allows(struct imap_session *s, int64_t size);
 bool imap_mailbox_name_valid(const char *name);
 void cmd_idle(struct imap_session *s);
 void cmd_idle_line(struct imap_session *s, const char *line);

@@ -26,6 +26,9 @@ static const struct {
 	{ "AUTHENTICATE", IN_NOT_AUTH, cmd_authenticate, false },
 	{ "NAMESPACE", AUTHED, cmd_namespace, false },
 	{ "ENABLE", AUTHED, cmd_enable, false },
+	{ "GETQUOTAROOT", AUTHED, cmd_quota, false },
+	{ "GETQUOTA", AUTHED, cmd_quota, false },
+	{ "SETQUOTA", AUTHED, cmd_quota, false },
 	{ "SELECT", AUTHED, cmd_select, false },
 	{ "EXAMINE", AUTHED, cmd_select, false },
 	{ "LIST", AUTHED, cmd_list, false },
@@ -73,7 +76,7 @@ const char *imap_capabilities(const struct imap_session *s)
 
 	snprintf(caps, sizeof(caps),
 		 "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE ENABLE CONDSTORE"
-		 " CHILDREN SPECIAL-USE ESEARCH APPENDLIMIT=%lld%s%s",
+		 " CHILDREN SPECIAL-USE ESEARCH QUOTA QUOTA=RES-STORAGE APPENDLIMIT=%lld%s%s",
 		 param_get(P_MESSAGE_SIZE_MAX),
 		 pre_auth && !tls && s->server->tls != NULL ? " STARTTLS" : "",
 		 !pre_auth ? "" : auth_ok ? " AUTH=PLAIN" : " LOGINDISABLED");

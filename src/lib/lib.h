@@ -82,6 +82,7 @@ enum param_id {
 	P_RECEIVED_MAX,
 	P_AUTH_PLAINTEXT_ALLOWED,
 	P_SHUTDOWN_GRACE,
+	P_QUOTA_DEFAULT,
 	P_COUNT
 };
 extern const struct param param_table[P_COUNT];

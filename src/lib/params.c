@@ -36,6 +36,8 @@ const struct param param_table[P_COUNT] = {
 		"1 lets clients authenticate before TLS (never on a public network)" },
 	[P_SHUTDOWN_GRACE] = { "shutdown_grace", 10, 0, 600,
 		"seconds SIGTERM waits for transactions in flight" },
+	[P_QUOTA_DEFAULT] = { "quota_default", 2LL << 30, 0, 1LL << 50,
+		"storage per user in octets unless the user has its own; 0 = unlimited" },
 };
 
 static long long param_values[P_COUNT];

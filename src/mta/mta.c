@@ -56,7 +56,25 @@ bool mta_domain_is_local(mta_t *mta, const char *domain)
 	return store_domain_is_local(mta->store, domain) == 1;
 }
 
-enum mta_rcpt_verdict mta_check_recipient(mta_t *mta, const char *address)
+/* A user addressed directly is refused at RCPT when over quota; members of a list
+ * are not checked here (a bounce for them needs the DSNs of issue 4). */
+static enum mta_rcpt_verdict check_quota(mta_t *mta, const char *address, int64_t size)
+{
+	struct store_recipient r = { 0 };
+	enum mta_rcpt_verdict v = MTA_RCPT_LOCAL;
+
+	if (directory_resolve(mta->store, address, &r) == 1) {
+		switch (directory_quota_check(mta->store, &r, size)) {
+		case DIRECTORY_QUOTA_FULL: v = MTA_RCPT_FULL; break;
+		case DIRECTORY_QUOTA_TOO_BIG: v = MTA_RCPT_TOO_BIG; break;
+		case DIRECTORY_QUOTA_OK: break;
+		}
+	}
+	store_recipient_clear(&r);
+	return v;
+}
+
+enum mta_rcpt_verdict mta_check_recipient(mta_t *mta, const char *address, int64_t size)
 {
 	struct directory_expansion exp = { 0 };
 	char *local, *domain;
@@ -76,7 +94,7 @@ enum mta_rcpt_verdict mta_check_recipient(mta_t *mta, const char *address)
 	directory_expansion_free(&exp);
 	switch (r) {
 	case DIRECTORY_EXPAND_OK:
-		return MTA_RCPT_LOCAL;
+		return check_quota(mta, address, size);
 	case DIRECTORY_EXPAND_UNKNOWN:
 		return MTA_RCPT_UNKNOWN;
 	default:

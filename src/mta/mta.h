@@ -21,8 +21,11 @@ enum mta_rcpt_verdict {
 	MTA_RCPT_REMOTE,   /* another domain: relay, if the client may */
 	MTA_RCPT_UNKNOWN,  /* a local domain, but nobody by that name */
 	MTA_RCPT_TEMPFAIL, /* the directory could not be read */
+	MTA_RCPT_FULL,     /* a user whose mailbox is over quota now: 452 4.2.2 */
+	MTA_RCPT_TOO_BIG,  /* a message of the declared size can never fit: 552 5.2.2 */
 };
-enum mta_rcpt_verdict mta_check_recipient(mta_t *mta, const char *address);
+/* size: what the client declared with SIZE=, or 0. */
+enum mta_rcpt_verdict mta_check_recipient(mta_t *mta, const char *address, int64_t size);
 /* 1 if the domain of ADDRESS is one of ours. */
 bool mta_domain_is_local(mta_t *mta, const char *domain);
 

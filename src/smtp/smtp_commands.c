@@ -122,9 +122,15 @@ static bool rcpt_accept(struct smtp_session *s, const char *addr)
 		smtp_error(s, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
 		return false;
 	}
-	switch (mta_check_recipient(s->server->mta, addr)) {
+	switch (mta_check_recipient(s->server->mta, addr, s->params.size > 0 ? s->params.size : 0)) {
 	case MTA_RCPT_LOCAL:
 		return true;
+	case MTA_RCPT_FULL:
+		smtp_reply(s, "452 4.2.2 <%s>: Mailbox full, try again later", addr);
+		return false;
+	case MTA_RCPT_TOO_BIG:
+		smtp_error(s, "552 5.2.2 <%s>: Message larger than the mailbox can hold", addr);
+		return false;
 	case MTA_RCPT_REMOTE:
 		if (s->auth_user != NULL)
 			return true;

@@ -53,6 +53,8 @@ static const char *const migrations[] = {
 	" ON DELETE CASCADE, bit INTEGER NOT NULL, name TEXT NOT NULL COLLATE NOCASE,"
 	" PRIMARY KEY(mailbox_id, bit), UNIQUE(mailbox_id, name));"
 	"ALTER TABLE mailbox_messages ADD COLUMN keywords INTEGER NOT NULL DEFAULT 0;",
+	/* 4: per-user storage quota in octets; NULL takes quota_default */
+	"ALTER TABLE recipients ADD COLUMN quota INTEGER;",
 };
 
 sqlite3_stmt *store_stmt(store_t *store, const char *sql)

@@ -56,6 +56,7 @@ struct store_recipient {
 	char *password_hash; /* NULL if none */
 	char *target;        /* aliases only */
 	bool hidden;
+	int64_t quota;       /* octets; -1: the default */
 };
 void store_recipient_clear(struct store_recipient *r);
 /* Adds r (id and guid are assigned); for users also creates the special-use mailboxes. */
@@ -70,6 +71,10 @@ typedef void store_recipient_cb(const struct store_recipient *r, void *arg);
 int store_recipient_foreach(store_t *store, store_recipient_cb *cb, void *arg);
 int store_recipient_remove(store_t *store, int64_t id);
 int store_recipient_set_password(store_t *store, int64_t id, const char *hash);
+/* quota < 0 returns the user to quota_default. */
+int store_recipient_set_quota(store_t *store, int64_t id, int64_t quota);
+/* Octets and messages a user's mailboxes hold (each mailbox row counts). */
+int store_user_usage(store_t *store, int64_t owner_id, int64_t *octets_r, int64_t *messages_r);
 int store_group_add_member(store_t *store, int64_t group_id, const char *address);
 /* Calls cb for every member address of the group. */
 int store_group_members(store_t *store, int64_t group_id,

@@ -230,7 +230,7 @@ fail:
 
 #define RECIPIENT_COLUMNS \
 	"SELECT id, guid, kind, site_id, cn, local_part, domain, display_name, hidden, role," \
-	" password_hash, target FROM recipients "
+	" password_hash, target, quota FROM recipients "
 
 static void recipient_from_row(sqlite3_stmt *st, struct store_recipient *r)
 {
@@ -249,6 +249,7 @@ static void recipient_from_row(sqlite3_stmt *st, struct store_recipient *r)
 	r->role = store_column_dup(st, 9);
 	r->password_hash = store_column_dup(st, 10);
 	r->target = store_column_dup(st, 11);
+	r->quota = sqlite3_column_type(st, 12) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 12);
 }
 
 /* Steps a bound statement; fills r from the first row. Returns 1, 0 or -1. */
@@ -351,6 +352,42 @@ int store_recipient_set_password(store_t *store, int64_t id, const char *hash)
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
 	return step_done(st) == 0 && sqlite3_changes(store->db) == 1 ? 0 : -1;
+}
+
+int store_recipient_set_quota(store_t *store, int64_t id, int64_t quota)
+{
+	sqlite3_stmt *st = store_stmt(store, "UPDATE recipients SET quota = ?2 WHERE id = ?1");
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (quota < 0)
+		sqlite3_bind_null(st, 2);
+	else
+		sqlite3_bind_int64(st, 2, quota);
+	return step_done(st) == 0 && sqlite3_changes(store->db) == 1 ? 0 : -1;
+}
+
+int store_user_usage(store_t *store, int64_t owner_id, int64_t *octets_r, int64_t *messages_r)
+{
+	static const char sql[] =
+		"SELECT COALESCE(SUM(b.length), 0), COUNT(*) FROM mailboxes mb"
+		" JOIN mailbox_messages mm ON mm.mailbox_id = mb.id"
+		" JOIN messages m ON m.id = mm.message_id JOIN blobs b ON b.id = m.blob_id"
+		" WHERE mb.owner_id = ?1";
+	sqlite3_stmt *st = store_stmt(store, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, owner_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*octets_r = sqlite3_column_int64(st, 0);
+		*messages_r = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : -1;
 }
 
 int store_group_add_member(store_t *store, int64_t group_id, const char *address)

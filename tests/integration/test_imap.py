@@ -402,3 +402,35 @@ def test_esearch_and_capabilities(server):
     with pytest.raises(imaplib.IMAP4.error):
         m._simple_command("SEARCH", "RETURN", "(SAVE)", "ALL")
     m.logout()
+
+
+def test_quota_on_append_copy_and_delivery(server):
+    user, pw = server.add_user()
+    server.cli("user", "quota", user, "3000")
+    deliver(server, user, body=b"x" * 1000 + b"\r\n")
+    assert "quota: 3000" in server.cli("user", "show", user).stdout
+    m = login(server, user, pw)
+    assert "QUOTA" in m.capabilities
+    typ, data = m.getquotaroot("INBOX")
+    assert typ == "OK" and data[0] == [b'"INBOX" ""'] and b"STORAGE" in data[1][0]
+    assert data[1][0].endswith(b" 2)")  # limit 3000 octets = 2 KiB
+    typ, data = m.append("INBOX", None, None, b"Subject: big\r\n\r\n" + b"y" * 2500 + b"\r\n")
+    assert typ == "NO" and b"OVERQUOTA" in data[0]
+    m.select("INBOX")
+    m.copy("1", "Trash")
+    typ, data = m.copy("1", "Trash")
+    assert typ == "NO" and b"OVERQUOTA" in data[0]
+    assert m._simple_command("SETQUOTA", '""', "(STORAGE 10)")[0] == "NO"
+    m.logout()
+    server.cli("user", "quota", user, "2000")  # below what the mailboxes hold now
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as s:
+        s.ehlo("client.test")
+        s.mail("a@remote.test")
+        code, reply = s.rcpt(user)
+        assert (code, reply[:5]) == (452, b"4.2.2")
+        s.rset()
+        s.mail("a@remote.test", ["SIZE=5000"])
+        code, reply = s.rcpt(user)
+        assert (code, reply[:5]) == (552, b"5.2.2")
+    server.cli("user", "quota", user, "default")
+    deliver(server, user)  # the default (2 GiB) takes it
