@@ -1,47 +1,73 @@
-/* cmd_append: APPEND mailbox [(flags)] [date] literal. Stored straight into the
- * mailbox (saving to Sent is not a transmission), durable before OK, answered
- * with APPENDUID (UIDPLUS). */
+/* cmd_append: APPEND mailbox [(flags)] [date] literal, repeated for MULTIAPPEND
+ * (RFC 3502): all the messages are stored in one writer job, so all or none.
+ * Stored straight into the mailbox (saving to Sent is not a transmission), durable
+ * before OK, answered with APPENDUID (UIDPLUS). */
 #include <string.h>
 #include <time.h>
 
 #include "imap_private.h"
 
-struct append_job {
+#define APPEND_MAX 1000 /* messages in one MULTIAPPEND */
+
+struct append_message {
 	struct store_append a;
 	struct store_flag_change keywords;
 	char *names[STORE_KEYWORDS_MAX];
 	char msgid[33];
-	uint32_t uidvalidity, uid;
+};
+
+struct append_job {
+	struct append_message *msgs;
+	size_t count;
+	uint32_t *uids;
+	uint32_t uidvalidity;
 	bool selected;
 };
 
 static int append_run(store_tx_t *tx, void *arg)
 {
 	struct append_job *j = arg;
-
 	unsigned flags;
 	uint64_t kw, modseq;
 
-	if (store_tx_append(tx, &j->a, &j->uid) < 0)
-		return -1;
-	return j->keywords.keyword_count == 0 ? 0
-		: store_tx_change_flags(tx, j->a.mailbox_id, &j->uid, 1, &j->keywords, &flags, &kw, &modseq);
+	for (size_t i = 0; i < j->count; i++) {
+		struct append_message *m = &j->msgs[i];
+		if (store_tx_append(tx, &m->a, &j->uids[i]) < 0)
+			return -1;
+		if (m->keywords.keyword_count > 0 &&
+		    store_tx_change_flags(tx, m->a.mailbox_id, &j->uids[i], 1, &m->keywords, &flags, &kw,
+					  &modseq) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void job_free(struct append_job *j)
+{
+	for (size_t i = 0; i < j->count; i++)
+		for (size_t k = 0; k < j->msgs[i].keywords.keyword_count; k++)
+			free(j->msgs[i].names[k]);
+	free(j->msgs);
+	free(j->uids);
+	free(j);
 }
 
 static void append_written(struct imap_session *s, void *arg, int ok)
 {
 	struct append_job *j = arg;
+	str_t uids;
 
 	if (s != NULL && !ok) {
 		imap_command_done(s, "NO", "[SERVERBUG] Message could not be stored");
 	} else if (s != NULL) {
 		if (j->selected)
 			imap_view_sync(s); /* the client hears EXISTS before OK */
-		imap_command_done(s, "OK", "[APPENDUID %u %u] APPEND completed", j->uidvalidity, j->uid);
+		str_init(&uids);
+		imap_seqset_format(j->uids, j->count, &uids);
+		imap_command_done(s, "OK", "[APPENDUID %u %s] APPEND completed", j->uidvalidity, uids.data);
+		str_free(&uids);
 	}
-	for (size_t i = 0; i < j->keywords.keyword_count; i++)
-		free(j->names[i]);
-	free(j);
+	job_free(j);
 }
 
 /* "28-Nov-2026 05:00:00 +0100" (RFC 3501 date-time); returns -1 if malformed. */
@@ -50,63 +76,101 @@ static int64_t parse_date_time(const char *text)
 	struct tm tm = { 0 };
 	const char *end = strptime(text, "%d-%b-%Y %H:%M:%S %z", &tm);
 
+	long offset;
+
 	if (end == NULL || *end != '\0')
 		return -1;
-	return (int64_t)timegm(&tm) - tm.tm_gmtoff;
+	offset = tm.tm_gmtoff; /* read before timegm, which resets it */
+	return (int64_t)timegm(&tm) - offset;
+}
+
+/* One "[(flags)] [date] literal" group from args[*pos]; returns NULL after replying. */
+static const char *parse_message(struct imap_session *s, size_t *pos, struct append_message *m)
+{
+	const struct imap_arg *a = s->cmd.args;
+	struct imap_flag_list fl = { 0 };
+	int64_t date = (int64_t)time(NULL);
+
+	if (*pos < s->cmd.argc && a[*pos].type == IMAP_ARG_LIST) {
+		if (imap_parse_flags(a[*pos].children, a[*pos].count, &fl) < 0)
+			return "Invalid flag";
+		(*pos)++;
+	}
+	if (*pos < s->cmd.argc && a[*pos].type == IMAP_ARG_STRING) {
+		if ((date = parse_date_time(a[*pos].str)) < 0)
+			return "Invalid date-time";
+		(*pos)++;
+	}
+	if (*pos >= s->cmd.argc || a[*pos].type != IMAP_ARG_LITERAL || a[*pos].len == 0)
+		return "Syntax: APPEND mailbox [(flags)] [date] literal ...";
+	id_random_hex(m->msgid, 16);
+	/* msgid and keyword pointers are set once the array stops moving (parse_messages). */
+	m->a = (struct store_append){ .bytes = a[*pos].str, .len = a[*pos].len, .sender = "",
+				      .flags = fl.flags, .internal_date = date };
+	for (size_t k = 0; k < fl.keyword_count; k++)
+		m->names[k] = xstrdup(fl.keywords[k]);
+	m->keywords = (struct store_flag_change){ .op = '+', .keyword_count = fl.keyword_count };
+	(*pos)++;
+	return NULL;
+}
+
+static struct append_job *parse_messages(struct imap_session *s, int64_t *octets_r)
+{
+	struct append_job *j = xcalloc(1, sizeof(*j));
+	size_t pos = 1;
+	const char *why;
+
+	*octets_r = 0;
+	while (pos < s->cmd.argc || j->count == 0) {
+		if (j->count == APPEND_MAX) {
+			why = "Too many messages in one APPEND";
+			goto bad;
+		}
+		j->msgs = xrealloc(j->msgs, (j->count + 1) * sizeof(*j->msgs));
+		memset(&j->msgs[j->count], 0, sizeof(*j->msgs));
+		if ((why = parse_message(s, &pos, &j->msgs[j->count])) != NULL)
+			goto bad;
+		*octets_r += (int64_t)j->msgs[j->count++].a.len;
+	}
+	for (size_t i = 0; i < j->count; i++) {
+		j->msgs[i].a.msgid = j->msgs[i].msgid;
+		j->msgs[i].keywords.keywords = (const char *const *)j->msgs[i].names;
+	}
+	j->uids = xcalloc(j->count, sizeof(uint32_t));
+	return j;
+bad:
+	job_free(j);
+	imap_command_done(s, "BAD", "%s", why);
+	return NULL;
 }
 
 void cmd_append(struct imap_session *s)
 {
-	const struct imap_arg *a = s->cmd.args, *msg = s->cmd.argc ? &a[s->cmd.argc - 1] : NULL;
 	struct store_mailbox mb = { 0 };
 	struct append_job *j;
-	struct imap_flag_list fl = { 0 };
-	int64_t date = (int64_t)time(NULL);
-	size_t i = 1;
+	int64_t octets;
 
-	if (s->cmd.argc < 2 || s->cmd.argc > 4 || a[0].type == IMAP_ARG_LIST ||
-	    msg->type != IMAP_ARG_LITERAL) {
-		imap_command_done(s, "BAD", "Syntax: APPEND mailbox [(flags)] [date] literal");
+	if (s->cmd.argc < 2 || s->cmd.args[0].type == IMAP_ARG_LIST) {
+		imap_command_done(s, "BAD", "Syntax: APPEND mailbox [(flags)] [date] literal ...");
 		return;
 	}
-	if (i < s->cmd.argc - 1 && a[i].type == IMAP_ARG_LIST) {
-		if (imap_parse_flags(a[i].children, a[i].count, &fl) < 0) {
-			imap_command_done(s, "BAD", "Invalid flag");
-			return;
-		}
-		i++;
-	}
-	if (i < s->cmd.argc - 1) {
-		if (a[i].type != IMAP_ARG_STRING || (date = parse_date_time(a[i].str)) < 0) {
-			imap_command_done(s, "BAD", "Invalid date-time");
-			return;
-		}
-		i++;
-	}
-	if (i != s->cmd.argc - 1 || msg->len == 0) {
-		imap_command_done(s, "BAD", "Syntax: APPEND mailbox [(flags)] [date] literal");
+	if ((j = parse_messages(s, &octets)) == NULL)
 		return;
-	}
-	if (imap_mailbox_find(s, a[0].str, &mb) != 1) {
+	if (imap_mailbox_find(s, s->cmd.args[0].str, &mb) != 1) {
+		job_free(j);
 		imap_command_done(s, "NO", "[TRYCREATE] No such mailbox");
 		return;
 	}
-	if (!imap_quota_allows(s, (int64_t)msg->len)) {
+	if (!imap_quota_allows(s, octets)) {
+		job_free(j);
 		store_mailbox_clear(&mb);
 		imap_command_done(s, "NO", "[OVERQUOTA] Quota exceeded");
 		return;
 	}
-	j = xcalloc(1, sizeof(*j));
-	id_random_hex(j->msgid, 16);
-	j->a = (struct store_append){ .mailbox_id = mb.id, .bytes = msg->str, .len = msg->len,
-				      .msgid = j->msgid, .sender = "", .flags = fl.flags,
-				      .internal_date = date };
-	for (size_t k = 0; k < fl.keyword_count; k++)
-		j->names[k] = xstrdup(fl.keywords[k]);
-	j->keywords = (struct store_flag_change){ .op = '+', .keywords = (const char *const *)j->names,
-						  .keyword_count = fl.keyword_count };
+	for (size_t i = 0; i < j->count; i++)
+		j->msgs[i].a.mailbox_id = mb.id;
 	j->uidvalidity = mb.uidvalidity;
 	j->selected = s->state == IMAP_STATE_SELECTED && s->view.id == mb.id;
 	store_mailbox_clear(&mb);
-	imap_writer_run(s, append_run, j, append_written); /* msg stays alive: cmd is open */
+	imap_writer_run(s, append_run, j, append_written); /* literals stay alive: cmd is open */
 }

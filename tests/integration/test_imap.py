@@ -434,3 +434,27 @@ def test_quota_on_append_copy_and_delivery(server):
         assert (code, reply[:5]) == (552, b"5.2.2")
     server.cli("user", "quota", user, "default")
     deliver(server, user)  # the default (2 GiB) takes it
+
+
+def test_multiappend_is_all_or_nothing(server):
+    user, pw = server.add_user()
+    m = login(server, user, pw)
+    assert "MULTIAPPEND" in m.capabilities
+    one, two = b"Subject: one\r\n\r\n1\r\n", b"Subject: two\r\n\r\n2\r\n"
+    tag = m._new_tag()
+    m.send(tag + b" APPEND Drafts (\\Draft) {%d+}\r\n" % len(one) + one +
+           b' (\\Seen Later) "28-Nov-2026 05:00:00 +0100" {%d+}\r\n' % len(two) + two + b"\r\n")
+    line = m.readline()
+    assert line.startswith(tag + b" OK [APPENDUID ") and b" 1:2]" in line, line
+    m.select("Drafts")
+    _, data = m.fetch("1:2", "(FLAGS INTERNALDATE BODY.PEEK[])")
+    data = [d for d in data if isinstance(d, tuple)]
+    assert b"\\Draft" in data[0][0] and b"Later" in data[1][0]
+    assert b"28-Nov-2026 04:00:00 +0000" in data[1][0]
+    assert data[0][1] == one and data[1][1] == two
+    # A bad second message: nothing is stored.
+    tag = m._new_tag()
+    m.send(tag + b" APPEND Drafts {%d+}\r\n" % len(one) + one + b" (\\Bogus) {1+}\r\nx\r\n")
+    assert m.readline().startswith(tag + b" BAD")
+    assert m.status("Drafts", "(MESSAGES)")[1] == [b'"Drafts" (MESSAGES 2)']
+    m.logout()
