@@ -85,6 +85,7 @@ static bool pattern_match(const char *pat, const char *name)
 }
 
 struct list_entry {
+	int64_t id;
 	char *name;
 	char *special_use;
 	bool subscribed;
@@ -100,6 +101,7 @@ static void list_collect(const struct store_mailbox *mb, bool subscribed, void *
 	struct list_ctx *l = arg;
 
 	l->entries = xrealloc(l->entries, (l->count + 1) * sizeof(*l->entries));
+	l->entries[l->count].id = mb->id;
 	l->entries[l->count].name = xstrdup(mb->name);
 	l->entries[l->count].special_use = mb->special_use ? xstrdup(mb->special_use) : NULL;
 	l->entries[l->count++].subscribed = subscribed;
@@ -122,46 +124,127 @@ static bool list_matches(const char *pattern, const char *name)
 		pattern_match(pattern + 5, ""));
 }
 
-static void list_reply(struct imap_session *s, const struct list_ctx *l, const char *pattern,
-		       bool lsub)
+static bool status_items_valid(const struct imap_arg *items);
+static int status_reply(struct imap_session *s, int64_t mailbox_id, const char *name,
+			const struct imap_arg *items);
+
+/* What an extended LIST asked for (RFC 5258, 5819, 6154). */
+struct list_options {
+	bool lsub;
+	bool only_subscribed;  /* selection SUBSCRIBED (and LSUB) */
+	bool only_special_use; /* selection SPECIAL-USE */
+	bool show_subscribed;  /* RETURN (SUBSCRIBED) */
+	const struct imap_arg *status; /* RETURN (STATUS (...)) */
+	const struct imap_arg *patterns;
+	size_t pattern_count;
+	const char *reference;
+};
+
+static bool any_pattern_matches(const struct list_options *o, const char *name)
+{
+	for (size_t i = 0; i < o->pattern_count; i++) {
+		char *pattern = xasprintf("%s%s", o->reference, o->patterns[i].str);
+		bool m = list_matches(pattern, name);
+		free(pattern);
+		if (m)
+			return true;
+	}
+	return false;
+}
+
+static void list_reply(struct imap_session *s, const struct list_ctx *l, const struct list_options *o)
 {
 	str_t line;
 
 	str_init(&line);
 	for (size_t i = 0; i < l->count; i++) {
 		const struct list_entry *e = &l->entries[i];
-		if (!list_matches(pattern, e->name) || (lsub && !e->subscribed))
+		if (!any_pattern_matches(o, e->name) || (o->only_subscribed && !e->subscribed) ||
+		    (o->only_special_use && e->special_use == NULL))
 			continue;
 		str_clear(&line);
-		str_appendf(&line, "%s (%s%s%s) \"/\" ", lsub ? "LSUB" : "LIST",
+		str_appendf(&line, "%s (%s%s%s%s) \"/\" ", o->lsub ? "LSUB" : "LIST",
 			    has_children(l, e->name) ? "\\HasChildren" : "\\HasNoChildren",
+			    o->show_subscribed && e->subscribed ? " \\Subscribed" : "",
 			    e->special_use ? " " : "", e->special_use ? e->special_use : "");
 		imap_append_string(&line, e->name, strlen(e->name));
 		imap_untagged(s, "%s", line.data);
+		if (o->status != NULL)
+			status_reply(s, e->id, e->name, o->status);
 	}
 	str_free(&line);
+}
+
+static bool has_atom(const struct imap_arg *list, const char *atom)
+{
+	for (size_t i = 0; i < list->count; i++)
+		if (list->children[i].type == IMAP_ARG_ATOM && strcasecmp(list->children[i].str, atom) == 0)
+			return true;
+	return false;
+}
+
+/* LIST [(selection)] reference pattern|(patterns) [RETURN (options)]; returns 0 or -1. */
+static int parse_list(struct imap_session *s, struct list_options *o)
+{
+	const struct imap_arg *a = s->cmd.args;
+	size_t i = 0, argc = s->cmd.argc;
+
+	o->lsub = o->only_subscribed = strcmp(s->cmd.name, "LSUB") == 0;
+	if (!o->lsub && i < argc && a[i].type == IMAP_ARG_LIST) {
+		o->only_subscribed = has_atom(&a[i], "SUBSCRIBED");
+		o->only_special_use = has_atom(&a[i], "SPECIAL-USE");
+		o->show_subscribed = o->only_subscribed;
+		if (has_atom(&a[i], "RECURSIVEMATCH") && !o->only_subscribed)
+			return -1; /* RFC 5258 3.1: never alone */
+		i++;
+	}
+	if (i + 2 > argc || !arg_is_string(&a[i]))
+		return -1;
+	o->reference = a[i++].str;
+	o->patterns = a[i].type == IMAP_ARG_LIST ? a[i].children : &a[i];
+	o->pattern_count = a[i].type == IMAP_ARG_LIST ? a[i].count : 1;
+	for (size_t k = 0; k < o->pattern_count; k++)
+		if (!arg_is_string(&o->patterns[k]))
+			return -1;
+	i++;
+	if (i == argc)
+		return 0;
+	if (o->lsub || i + 2 != argc || a[i].type != IMAP_ARG_ATOM || strcasecmp(a[i].str, "RETURN") != 0 ||
+	    a[i + 1].type != IMAP_ARG_LIST)
+		return -1;
+	for (size_t k = 0; k < a[i + 1].count; k++) {
+		const struct imap_arg *opt = &a[i + 1].children[k];
+		if (opt->type == IMAP_ARG_ATOM && strcasecmp(opt->str, "STATUS") == 0 &&
+		    k + 1 < a[i + 1].count && opt[1].type == IMAP_ARG_LIST && status_items_valid(&opt[1]))
+			o->status = &opt[1], k++;
+		else if (opt->type == IMAP_ARG_ATOM && strcasecmp(opt->str, "SUBSCRIBED") == 0)
+			o->show_subscribed = true;
+		else if (opt->type != IMAP_ARG_ATOM || (strcasecmp(opt->str, "CHILDREN") != 0 &&
+							strcasecmp(opt->str, "SPECIAL-USE") != 0))
+			return -1;
+	}
+	return 0;
 }
 
 void cmd_list(struct imap_session *s)
 {
 	struct list_ctx l = { 0 };
-	bool lsub = strcmp(s->cmd.name, "LSUB") == 0;
-	char *pattern;
+	struct list_options o = { 0 };
 
-	if (s->cmd.argc != 2 || !arg_is_string(&s->cmd.args[0]) || !arg_is_string(&s->cmd.args[1])) {
-		imap_command_done(s, "BAD", "Syntax: %s reference pattern", s->cmd.name);
+	if (parse_list(s, &o) < 0) {
+		imap_command_done(s, "BAD", "Syntax: %s [(options)] reference pattern [RETURN (options)]",
+				  s->cmd.name);
 		return;
 	}
-	if (s->cmd.args[1].str[0] == '\0' && !lsub) {
+	if (!o.lsub && o.pattern_count == 1 && o.patterns[0].str[0] == '\0') {
 		imap_untagged(s, "LIST (\\Noselect) \"/\" \"\"");
 		imap_command_done(s, "OK", "LIST completed");
 		return;
 	}
-	pattern = xasprintf("%s%s", s->cmd.args[0].str, s->cmd.args[1].str);
 	if (store_mailbox_foreach(s->server->store, s->owner_id, list_collect, &l) < 0) {
 		imap_command_done(s, "NO", "[SERVERBUG] Cannot list mailboxes");
 	} else {
-		list_reply(s, &l, pattern, lsub);
+		list_reply(s, &l, &o);
 		imap_command_done(s, "OK", "%s completed", s->cmd.name);
 	}
 	for (size_t i = 0; i < l.count; i++) {
@@ -169,53 +252,74 @@ void cmd_list(struct imap_session *s)
 		free(l.entries[i].special_use);
 	}
 	free(l.entries);
-	free(pattern);
+}
+
+static const char *const status_names[] = { "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY",
+					     "UNSEEN", "HIGHESTMODSEQ" };
+
+static bool status_items_valid(const struct imap_arg *items)
+{
+	for (size_t i = 0; i < items->count; i++) {
+		size_t k = 0;
+		while (k < 6 && (items->children[i].type != IMAP_ARG_ATOM ||
+				 strcasecmp(items->children[i].str, status_names[k]) != 0))
+			k++;
+		if (k == 6)
+			return false;
+	}
+	return items->count > 0;
+}
+
+/* "* STATUS name (items)" for one mailbox; items were checked. Returns 0 or -1. */
+static int status_reply(struct imap_session *s, int64_t mailbox_id, const char *name,
+			const struct imap_arg *items)
+{
+	struct store_mailbox mb = { 0 };
+	struct store_message_ref *refs = NULL;
+	size_t count = 0, unseen = 0;
+	str_t line;
+
+	if (store_mailbox_by_name(s->server->store, s->owner_id, name, &mb) != 1 || mb.id != mailbox_id ||
+	    store_mailbox_messages(s->server->store, mb.id, &refs, &count) < 0) {
+		store_mailbox_clear(&mb);
+		return -1;
+	}
+	for (size_t i = 0; i < count; i++)
+		unseen += !(refs[i].flags & STORE_FLAG_SEEN);
+	const unsigned long long values[] = { count, 0, mb.uidnext, mb.uidvalidity, unseen,
+					       mb.highestmodseq };
+	str_init(&line);
+	str_append_cstr(&line, "STATUS ");
+	imap_append_string(&line, mb.name, strlen(mb.name));
+	str_append_cstr(&line, " (");
+	for (size_t i = 0; i < items->count; i++) {
+		size_t k = 0;
+		while (strcasecmp(items->children[i].str, status_names[k]) != 0)
+			k++;
+		str_appendf(&line, "%s%s %llu", i ? " " : "", status_names[k], values[k]);
+	}
+	str_append_cstr(&line, ")");
+	imap_untagged(s, "%s", line.data);
+	str_free(&line);
+	free(refs);
+	store_mailbox_clear(&mb);
+	return 0;
 }
 
 void cmd_status(struct imap_session *s)
 {
 	const struct imap_arg *items = s->cmd.argc == 2 ? &s->cmd.args[1] : NULL;
 	struct store_mailbox mb = { 0 };
-	struct store_message_ref *refs = NULL;
-	size_t count = 0, unseen = 0;
-	str_t line;
 
-	if (items == NULL || !arg_is_string(&s->cmd.args[0]) || items->type != IMAP_ARG_LIST) {
-		imap_command_done(s, "BAD", "Syntax: STATUS mailbox (items)");
+	if (items == NULL || !arg_is_string(&s->cmd.args[0]) || items->type != IMAP_ARG_LIST ||
+	    !status_items_valid(items)) {
+		imap_command_done(s, "BAD", "Syntax: STATUS mailbox (MESSAGES|RECENT|UIDNEXT|UIDVALIDITY|UNSEEN|HIGHESTMODSEQ ...)");
 		return;
 	}
 	if (imap_mailbox_find(s, s->cmd.args[0].str, &mb) != 1 ||
-	    store_mailbox_messages(s->server->store, mb.id, &refs, &count) < 0) {
-		store_mailbox_clear(&mb);
+	    status_reply(s, mb.id, mb.name, items) < 0)
 		imap_command_done(s, "NO", "[NONEXISTENT] No such mailbox");
-		return;
-	}
-	for (size_t i = 0; i < count; i++)
-		unseen += !(refs[i].flags & STORE_FLAG_SEEN);
-	str_init(&line);
-	str_append_cstr(&line, "STATUS ");
-	imap_append_string(&line, mb.name, strlen(mb.name));
-	str_append_cstr(&line, " (");
-	for (size_t i = 0; i < items->count; i++) {
-		const char *item = items->children[i].type == IMAP_ARG_ATOM ? items->children[i].str : "";
-		const unsigned long long values[] = { count, 0, mb.uidnext, mb.uidvalidity, unseen,
-						       mb.highestmodseq };
-		static const char *const names[] = { "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY",
-						     "UNSEEN", "HIGHESTMODSEQ" };
-		size_t k = 0;
-		while (k < 6 && strcasecmp(item, names[k]) != 0)
-			k++;
-		if (k == 6) {
-			imap_command_done(s, "BAD", "Unknown STATUS item");
-			goto out;
-		}
-		str_appendf(&line, "%s%s %llu", i ? " " : "", names[k], values[k]);
-	}
-	str_append_cstr(&line, ")");
-	imap_untagged(s, "%s", line.data);
-	imap_command_done(s, "OK", "STATUS completed");
-out:
-	str_free(&line);
-	free(refs);
+	else
+		imap_command_done(s, "OK", "STATUS completed");
 	store_mailbox_clear(&mb);
 }

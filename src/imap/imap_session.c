@@ -76,7 +76,7 @@ const char *imap_capabilities(const struct imap_session *s)
 
 	snprintf(caps, sizeof(caps),
 		 "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE ENABLE CONDSTORE"
-		 " CHILDREN SPECIAL-USE ESEARCH QUOTA QUOTA=RES-STORAGE MULTIAPPEND APPENDLIMIT=%lld%s%s",
+		 " CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH QUOTA QUOTA=RES-STORAGE MULTIAPPEND APPENDLIMIT=%lld%s%s",
 		 param_get(P_MESSAGE_SIZE_MAX),
 		 pre_auth && !tls && s->server->tls != NULL ? " STARTTLS" : "",
 		 !pre_auth ? "" : auth_ok ? " AUTH=PLAIN" : " LOGINDISABLED");

@@ -458,3 +458,27 @@ def test_multiappend_is_all_or_nothing(server):
     assert m.readline().startswith(tag + b" BAD")
     assert m.status("Drafts", "(MESSAGES)")[1] == [b'"Drafts" (MESSAGES 2)']
     m.logout()
+
+
+def test_list_extended_and_status(server):
+    user, pw = server.add_user()
+    deliver(server, user)
+    m = login(server, user, pw)
+    assert "LIST-EXTENDED" in m.capabilities and "LIST-STATUS" in m.capabilities
+    m.create("Work")
+    m.unsubscribe("Work")
+    typ, data = m._simple_command("LIST", '""', "(INBOX Work)", "RETURN", "(STATUS (MESSAGES UNSEEN) SUBSCRIBED)")
+    assert typ == "OK"
+    lists = m.untagged_responses.pop("LIST")
+    statuses = m.untagged_responses.pop("STATUS")
+    assert lists == [b'(\\HasNoChildren \\Subscribed) "/" "INBOX"', b'(\\HasNoChildren) "/" "Work"']
+    assert statuses == [b'"INBOX" (MESSAGES 1 UNSEEN 1)', b'"Work" (MESSAGES 0 UNSEEN 0)']
+    typ, _ = m._simple_command("LIST", "(SUBSCRIBED)", '""', "*")
+    names = [l.split(b'"/" ')[1] for l in m.untagged_responses.pop("LIST")]
+    assert b'"Work"' not in names and b'"INBOX"' in names
+    typ, _ = m._simple_command("LIST", "(SPECIAL-USE)", '""', "*")
+    assert sorted(l.split(b" ")[1].rstrip(b")") for l in m.untagged_responses.pop("LIST")) == \
+        [b"\\Drafts", b"\\Junk", b"\\Sent", b"\\Trash"]
+    with pytest.raises(imaplib.IMAP4.error):
+        m._simple_command("LIST", "(RECURSIVEMATCH)", '""', "*")
+    m.logout()
