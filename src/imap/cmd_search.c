@@ -198,6 +198,15 @@ static int parse_one_key(struct parse *p, struct key *k, const struct imap_arg *
 		k->type = K_UIDSET;
 		return set ? imap_seqset_parse(set, v->count ? v->msgs[v->count - 1].uid : 0, &k->set) : -1;
 	}
+	if (strcmp(a->str, "$") == 0) { /* SEARCHRES: the saved UIDs */
+		struct imap_view *v = &p->s->view;
+		k->type = K_UIDSET;
+		k->set.ranges = xcalloc(v->saved_count ? v->saved_count : 1, sizeof(*k->set.ranges));
+		for (size_t i = 0; i < v->saved_count; i++)
+			k->set.ranges[i].lo = k->set.ranges[i].hi = v->saved[i];
+		k->set.count = v->saved_count;
+		return 0;
+	}
 	k->type = K_SET;
 	return imap_seqset_parse(a->str, (uint32_t)p->s->view.count, &k->set);
 }
@@ -329,12 +338,12 @@ static bool key_matches(struct imap_session *s, const struct key *k, size_t inde
 	}
 }
 
-enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8 };
+enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8, RET_SAVE = 16 };
 
 /* "RETURN (MIN MAX COUNT ALL)" (RFC 4731); returns the options, 0 if absent, -1 if bad. */
 static int parse_return(struct parse *p)
 {
-	static const char *const names[] = { "MIN", "MAX", "COUNT", "ALL" };
+	static const char *const names[] = { "MIN", "MAX", "COUNT", "ALL", "SAVE" };
 	const struct imap_arg *list;
 	int opts = 0;
 
@@ -346,11 +355,11 @@ static int parse_return(struct parse *p)
 		return -1;
 	for (size_t i = 0; i < list->count; i++) {
 		size_t k = 0;
-		while (k < 4 && (list->children[i].type != IMAP_ARG_ATOM ||
+		while (k < 5 && (list->children[i].type != IMAP_ARG_ATOM ||
 				 strcasecmp(list->children[i].str, names[k]) != 0))
 			k++;
-		if (k == 4)
-			return -1; /* SAVE (SEARCHRES) and others: not offered */
+		if (k == 5)
+			return -1;
 		opts |= 1 << k;
 	}
 	p->pos += 2;
@@ -380,6 +389,22 @@ static void reply_esearch(struct imap_session *s, int opts, const uint32_t *hits
 		str_appendf(&line, " MODSEQ %llu", (unsigned long long)highest);
 	imap_untagged(s, "%s", line.data);
 	str_free(&line);
+}
+
+/* Is message i among the hits (numbers or UIDs, ascending)? */
+static bool saved_match(struct imap_session *s, const uint32_t *hits, size_t n, size_t i)
+{
+	uint32_t key = s->cmd.uid ? s->view.msgs[i].uid : (uint32_t)(i + 1);
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (hits[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && hits[lo] == key;
 }
 
 void cmd_search(struct imap_session *s)
@@ -419,8 +444,18 @@ void cmd_search(struct imap_session *s)
 		if (text.bytes.cap > 1024 * 1024)
 			str_free(&text.bytes);
 	}
-	if (opts > 0) {
-		reply_esearch(s, opts, hits, n, highest, p.uses_modseq);
+	if (opts & RET_SAVE) { /* "$" is kept as UIDs, so later expunges cannot shift it */
+		free(s->view.saved);
+		s->view.saved = xcalloc(n ? n : 1, sizeof(uint32_t));
+		s->view.saved_count = 0;
+		for (size_t i = 0; i < s->view.count; i++)
+			if (saved_match(s, hits, n, i))
+				s->view.saved[s->view.saved_count++] = s->view.msgs[i].uid;
+	}
+	if (opts == RET_SAVE) {
+		/* SAVE alone: no ESEARCH answer (RFC 5182 2.1) */
+	} else if (opts > 0) {
+		reply_esearch(s, opts & ~RET_SAVE, hits, n, highest, p.uses_modseq);
 	} else {
 		str_init(&line);
 		str_append_cstr(&line, "SEARCH");

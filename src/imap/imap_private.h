@@ -34,6 +34,8 @@ struct imap_view {
 	struct store_message_ref *msgs;
 	size_t count;
 	char *keywords[STORE_KEYWORDS_MAX]; /* names by bit */
+	uint32_t *saved;    /* SEARCHRES: the UIDs "$" stands for */
+	size_t saved_count;
 };
 
 /* Flags as a client writes them: system flags, and keywords by name. */

@@ -116,6 +116,7 @@ int imap_view_open(struct imap_session *s, int64_t mailbox_id, const char *name,
 void imap_view_close(struct imap_session *s)
 {
 	keywords_free(&s->view);
+	x_free(&s->view.saved);
 	x_free(&s->view.name);
 	x_free(&s->view.msgs);
 	memset(&s->view, 0, sizeof(s->view));
@@ -182,6 +183,20 @@ int imap_view_select_set(struct imap_session *s, const char *text, bool uid, siz
 	struct imap_seqset set;
 	size_t *idx = NULL, n = 0;
 
+	if (strcmp(text, "$") == 0) { /* SEARCHRES: the last saved result, by UID */
+		for (size_t i = 0, k = 0; i < v->count && k < v->saved_count; i++) {
+			while (k < v->saved_count && v->saved[k] < v->msgs[i].uid)
+				k++;
+			if (k < v->saved_count && v->saved[k] == v->msgs[i].uid) {
+				if (n % 64 == 0)
+					idx = xrealloc(idx, (n + 64) * sizeof(*idx));
+				idx[n++] = i;
+			}
+		}
+		*idx_r = idx;
+		*count_r = n;
+		return 0;
+	}
 	if (imap_seqset_parse(text, star, &set) < 0)
 		return -1;
 	/* Message numbers beyond the mailbox are an error; UIDs are not (RFC 3501 6.4.8). */

@@ -400,7 +400,7 @@ def test_esearch_and_capabilities(server):
     typ, _ = m._simple_command("SEARCH", "RETURN", "(COUNT)", "KEYWORD", "nothing")
     assert m.untagged_responses.pop("ESEARCH")[0].endswith(b" COUNT 0")
     with pytest.raises(imaplib.IMAP4.error):
-        m._simple_command("SEARCH", "RETURN", "(SAVE)", "ALL")
+        m._simple_command("SEARCH", "RETURN", "(PARTIAL)", "ALL")
     m.logout()
 
 
@@ -481,4 +481,27 @@ def test_list_extended_and_status(server):
         [b"\\Drafts", b"\\Junk", b"\\Sent", b"\\Trash"]
     with pytest.raises(imaplib.IMAP4.error):
         m._simple_command("LIST", "(RECURSIVEMATCH)", '""', "*")
+    m.logout()
+
+
+def test_searchres(server):
+    user, pw = server.add_user()
+    for _ in range(5):
+        deliver(server, user)
+    m = login(server, user, pw)
+    assert "SEARCHRES" in m.capabilities
+    m.select("INBOX")
+    m.store("2,3,5", "+FLAGS", "(\\Flagged)")
+    m.untagged_responses.clear()
+    typ, _ = m._simple_command("SEARCH", "RETURN", "(SAVE)", "FLAGGED")
+    assert typ == "OK" and "ESEARCH" not in m.untagged_responses
+    m.store("1", "+FLAGS", "(\\Deleted)")
+    m.expunge()  # message numbers shift; "$" holds UIDs 2, 3, 5
+    m.untagged_responses.clear()
+    _, data = m.fetch("$", "(UID)")
+    assert [d.split(b"UID ")[1].rstrip(b")") for d in data] == [b"2", b"3", b"5"]
+    _, data = m.search(None, "$", "NOT", "UID", "3")
+    assert data == [b"1 4"]
+    typ, data = m.copy("$", "Trash")
+    assert typ == "OK" and b" 2:3,5 " in data[0]
     m.logout()
