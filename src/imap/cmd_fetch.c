@@ -15,7 +15,7 @@
 #define HEADER_SCAN_MAX (1024 * 1024)
 
 enum fetch_kind { F_FLAGS, F_UID, F_SIZE, F_INTERNALDATE, F_SECTION, F_ENVELOPE, F_BODYSTRUCTURE,
-		  F_BODY, F_MODSEQ };
+		  F_BODY, F_MODSEQ, F_BINARY, F_BINARY_SIZE };
 /* SEC_ALL..SEC_FIELDS_NOT apply to a message (the top one, or a message/rfc822
  * part); SEC_PART is a part's body, SEC_MIME its header. */
 enum section_kind { SEC_ALL, SEC_HEADER, SEC_TEXT, SEC_FIELDS, SEC_FIELDS_NOT, SEC_PART, SEC_MIME };
@@ -40,6 +40,7 @@ struct fetch_state {
 	size_t count, pos;
 	bool wants_flags;
 	bool needs_mime;
+	bool unknown_cte; /* a BINARY part had an encoding we cannot undo */
 	struct mime_cache_batch *cache; /* summaries parsed now, to be stored */
 	uint32_t *seen_uids;
 	unsigned *seen_flags;
@@ -165,6 +166,32 @@ static int parse_body_item(struct fetch_state *f, const char *atom)
 	return rc;
 }
 
+/* BINARY[part]<partial>, BINARY.PEEK[part]<partial>, BINARY.SIZE[part] (RFC 3516). */
+static int parse_binary_item(struct fetch_state *f, const char *atom)
+{
+	bool size = strncasecmp(atom, "BINARY.SIZE[", 12) == 0;
+	bool peek = strncasecmp(atom, "BINARY.PEEK[", 12) == 0;
+	const char *sec = atom + (size || peek ? 12 : 7), *close = strchr(sec, ']');
+	struct fetch_item *it;
+
+	if ((!size && !peek && strncasecmp(atom, "BINARY[", 7) != 0) || close == NULL ||
+	    strspn(sec, "0123456789.") != (size_t)(close - sec))
+		return -1;
+	it = item_add(f, size ? F_BINARY_SIZE : F_BINARY);
+	it->peek = peek || size;
+	if (close > sec) {
+		it->part = xstrndup(sec, (size_t)(close - sec));
+		f->needs_mime = true;
+	}
+	if (size ? close[1] != '\0' : parse_partial(close + 1, it) < 0)
+		return -1;
+	char *label = it->part ? it->part : "";
+	it->label = size ? xasprintf("BINARY.SIZE[%s]", label)
+		    : it->partial ? xasprintf("BINARY[%s]<%llu>", label, (unsigned long long)it->p_off)
+				  : xasprintf("BINARY[%s]", label);
+	return 0;
+}
+
 static int parse_item(struct fetch_state *f, const char *atom)
 {
 	static const struct { const char *name; enum section_kind sec; bool peek; } rfc822[] = {
@@ -180,6 +207,8 @@ static int parse_item(struct fetch_state *f, const char *atom)
 		item_add(f, F_SIZE);
 	else if (strcasecmp(atom, "INTERNALDATE") == 0)
 		item_add(f, F_INTERNALDATE);
+	else if (strncasecmp(atom, "BINARY", 6) == 0)
+		return parse_binary_item(f, atom);
 	else if (strcasecmp(atom, "MODSEQ") == 0)
 		item_add(f, F_MODSEQ);
 	else if (strcasecmp(atom, "ENVELOPE") == 0)
@@ -427,6 +456,88 @@ static bool load_mime(struct imap_session *s, struct fetch_state *f,
 	return ok;
 }
 
+/* The Content-Transfer-Encoding named in a part's header; "" if none. */
+static char *part_encoding(struct imap_session *s, const struct store_message_ref *ref,
+			   const struct mime_part *part)
+{
+	size_t len = (size_t)(part->body_start - part->header_start);
+	char *hdr = xmalloc(len + 1), *enc = xstrdup("");
+	ssize_t n = store_message_read(s->server->store, ref, part->header_start, hdr, len);
+
+	hdr[n > 0 ? n : 0] = '\0';
+	for (char *line = hdr; line != NULL && *line != '\0';) {
+		char *next = strchr(line, '\n');
+		if (strncasecmp(line, "Content-Transfer-Encoding:", 26) == 0) {
+			char *v = line + 26;
+			v[strcspn(v, ";\r\n")] = '\0';
+			free(enc);
+			enc = xstrdup(str_trim(v));
+			break;
+		}
+		line = next ? next + 1 : NULL;
+	}
+	free(hdr);
+	return enc;
+}
+
+/* The decoded bytes of a BINARY section; false if the encoding is unknown. */
+static bool binary_content(struct imap_session *s, const struct fetch_item *it,
+			   const struct store_message_ref *ref, const struct mime_summary *mime, str_t *out)
+{
+	const struct mime_part *part = it->part ? mime_find_part(mime, it->part) : NULL;
+	uint64_t start = part ? part->body_start : 0, end = part ? part->body_end : (uint64_t)ref->size;
+	str_t raw;
+	char *enc;
+	bool ok = true;
+
+	str_clear(out);
+	if (it->part != NULL && part == NULL)
+		return true; /* no such part: empty */
+	str_init(&raw);
+	str_reserve(&raw, (size_t)(end - start));
+	raw.len = (size_t)store_message_read(s->server->store, ref, start, raw.data, (size_t)(end - start));
+	if (part == NULL || part->is_message) {
+		str_append(out, raw.data, raw.len);
+	} else {
+		enc = part_encoding(s, ref, part);
+		ok = mime_decode(enc, raw.data, raw.len, out) == 0;
+		free(enc);
+	}
+	str_free(&raw);
+	return ok;
+}
+
+static void emit_binary(struct imap_session *s, struct fetch_state *f, const struct fetch_item *it,
+			const struct store_message_ref *ref, const struct mime_summary *mime, str_t *line)
+{
+	str_t data;
+	uint64_t start = 0, end;
+
+	str_init(&data);
+	if (!binary_content(s, it, ref, mime, &data)) {
+		f->unknown_cte = true;
+		str_appendf(line, "%s NIL", it->label);
+		str_free(&data);
+		return;
+	}
+	end = data.len;
+	if (it->kind == F_BINARY_SIZE) {
+		str_appendf(line, "%s %llu", it->label, (unsigned long long)end);
+		str_free(&data);
+		return;
+	}
+	if (it->partial) {
+		start = it->p_off < end ? it->p_off : end;
+		end = start + it->p_len < end ? start + it->p_len : end;
+	}
+	bool nul = data.data && memchr(data.data + start, '\0', (size_t)(end - start)) != NULL;
+	str_appendf(line, "%s %s{%llu}\r\n", it->label, nul ? "~" : "", (unsigned long long)(end - start));
+	imap_piece_text(s, line->data, line->len);
+	str_clear(line);
+	imap_piece_text(s, data.data ? data.data + start : "", (size_t)(end - start));
+	str_free(&data);
+}
+
 static void mark_seen(struct imap_session *s, struct fetch_state *f, struct store_message_ref *m)
 {
 	m->flags |= STORE_FLAG_SEEN;
@@ -463,6 +574,12 @@ static void emit_message(struct imap_session *s, struct fetch_state *f, size_t i
 			gmtime_r(&t, &tm);
 			strftime(date, sizeof(date), "\"%d-%b-%Y %H:%M:%S +0000\"", &tm);
 			str_append_cstr(&line, "INTERNALDATE "), str_append_cstr(&line, date);
+		} else if (it->kind == F_BINARY || it->kind == F_BINARY_SIZE) {
+			if (!it->peek && !s->view.readonly && !(m->flags & STORE_FLAG_SEEN)) {
+				mark_seen(s, f, m);
+				flags_changed = true;
+			}
+			emit_binary(s, f, it, m, &mime, &line);
 		} else if (it->kind == F_MODSEQ) {
 			str_appendf(&line, "MODSEQ (%llu)", (unsigned long long)m->modseq);
 		} else if (it->kind == F_ENVELOPE) {
@@ -525,8 +642,12 @@ static void fetch_resume(struct imap_session *s)
 				return;
 			}
 			s->cmd_state = NULL;
+			bool unknown = f->unknown_cte;
 			state_free(f);
-			imap_command_done(s, "OK", "FETCH completed");
+			if (unknown)
+				imap_command_done(s, "NO", "[UNKNOWN-CTE] A part has an encoding we cannot decode");
+			else
+				imap_command_done(s, "OK", "FETCH completed");
 			return;
 		}
 		emit_message(s, f, f->idx[f->pos++]);

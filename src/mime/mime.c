@@ -440,3 +440,31 @@ int mime_parts_parse(const char *text, struct mime_summary *s)
 	}
 	return 0;
 }
+
+int mime_decode(const char *encoding, const char *data, size_t len, str_t *out)
+{
+	GMimeContentEncoding enc = g_mime_content_encoding_from_string(encoding ? encoding : "7bit");
+	GMimeFilter *filter;
+	char *result;
+	size_t result_len, prespace;
+
+	str_clear(out);
+	switch (enc) {
+	case GMIME_CONTENT_ENCODING_DEFAULT:
+		if (encoding != NULL && *encoding != '\0')
+			return -1; /* a name GMime does not know */
+		/* fall through */
+	case GMIME_CONTENT_ENCODING_7BIT:
+	case GMIME_CONTENT_ENCODING_8BIT:
+	case GMIME_CONTENT_ENCODING_BINARY:
+		str_append(out, data, len);
+		return 0;
+	default:
+		break;
+	}
+	filter = g_mime_filter_basic_new(enc, FALSE);
+	g_mime_filter_complete(filter, (char *)data, len, 0, &result, &result_len, &prespace);
+	str_append(out, result, result_len);
+	g_object_unref(filter);
+	return 0;
+}

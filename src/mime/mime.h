@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/lib.h"
+
 /* One addressable part: "1", "1.2", ... and its byte ranges in the message. */
 struct mime_part {
 	char *section;
@@ -30,6 +32,11 @@ void mime_init(void);
 int mime_summarise(const char *bytes, size_t len, struct mime_summary *out);
 void mime_summary_free(struct mime_summary *s);
 const struct mime_part *mime_find_part(const struct mime_summary *s, const char *section);
+/* Removes a Content-Transfer-Encoding (7bit, 8bit, binary, base64,
+ * quoted-printable, x-uuencode) from data into out. Returns 0, or -1 for an
+ * encoding it does not know. */
+int mime_decode(const char *encoding, const char *data, size_t len, str_t *out);
+
 /* The part table as text ("section start start end flag" lines) for a cache, and
  * back. mime_parts_parse returns 0, or -1 on malformed text. */
 char *mime_parts_serialise(const struct mime_summary *s);

@@ -505,3 +505,44 @@ def test_searchres(server):
     typ, data = m.copy("$", "Trash")
     assert typ == "OK" and b" 2:3,5 " in data[0]
     m.logout()
+
+
+def test_binary(server):
+    import email.message
+    import email.policy
+    user, pw = server.add_user()
+    blob = bytes(range(256)) * 4
+    msg = email.message.EmailMessage()
+    msg["Subject"] = "binary"
+    msg.set_content("Grüße, café\n", cte="quoted-printable")
+    msg.add_attachment(blob, maintype="application", subtype="octet-stream", filename="b.bin")
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as s:
+        s.sendmail("a@remote.test", [user], msg.as_bytes(policy=email.policy.SMTP))
+    m = login(server, user, pw)
+    assert "BINARY" in m.capabilities
+    m.select("INBOX")
+    tag = m._new_tag()
+    m.send(tag + b" FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2] BINARY.PEEK[1])\r\n")
+    head = m.readline()
+    assert b"BINARY.SIZE[2] %d" % len(blob) in head and head.rstrip().endswith(b"~{%d}" % len(blob)), head
+    assert m.file.read(len(blob)) == blob
+    rest = m.readline()
+    text = m.file.read(int(rest.rsplit(b"{", 1)[1].rstrip(b"}\r\n")))
+    assert text == "Grüße, café\r\n".encode()
+    m.readline()
+    assert m.readline().startswith(tag + b" OK")
+    # literal8 APPEND keeps NULs; BINARY[] of the whole message gives it back.
+    raw = b"Subject: nul\r\nContent-Transfer-Encoding: binary\r\n\r\na\x00b\r\n"
+    tag = m._new_tag()
+    m.send(tag + b" APPEND INBOX ~{%d+}\r\n" % len(raw) + raw + b"\r\n")
+    line = m.readline()
+    while line.startswith(b"* "):  # "* 2 EXISTS": the mailbox is selected
+        line = m.readline()
+    assert line.startswith(tag + b" OK"), line
+    _, data = m.fetch("2", "(BINARY.PEEK[])")
+    assert data[0][1] == raw
+    raw = b"Subject: odd\r\nContent-Transfer-Encoding: x-martian\r\n\r\nzz\r\n"
+    m.append("INBOX", None, None, raw)
+    typ, data = m.fetch("3", "(BINARY.PEEK[1])")
+    assert typ == "NO" and b"UNKNOWN-CTE" in data[0]
+    m.logout()
