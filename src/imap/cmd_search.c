@@ -391,6 +391,40 @@ static void reply_esearch(struct imap_session *s, int opts, const uint32_t *hits
 	str_free(&line);
 }
 
+/* The 0-based view indexes of the messages matching root. */
+static size_t *evaluate(struct imap_session *s, const struct key *root, size_t *count_r)
+{
+	struct message_text text = { 0 };
+	size_t *idx = xcalloc(s->view.count ? s->view.count : 1, sizeof(*idx)), n = 0;
+
+	str_init(&text.bytes);
+	for (size_t i = 0; i < s->view.count; i++) {
+		text.loaded = false;
+		if (key_matches(s, root, i, &text))
+			idx[n++] = i;
+		if (text.bytes.cap > 1024 * 1024)
+			str_free(&text.bytes);
+	}
+	str_free(&text.bytes);
+	*count_r = n;
+	return idx;
+}
+
+int imap_search_select(struct imap_session *s, const struct imap_arg *args, size_t argc,
+		       size_t **idx_r, size_t *count_r)
+{
+	struct parse p = { args, argc, 0, s, 0, false };
+	struct key root = { 0 };
+
+	if (parse_keys(&p, &root) < 0) {
+		key_free(&root);
+		return -1;
+	}
+	*idx_r = evaluate(s, &root, count_r);
+	key_free(&root);
+	return 0;
+}
+
 /* Is message i among the hits (numbers or UIDs, ascending)? */
 static bool saved_match(struct imap_session *s, const uint32_t *hits, size_t n, size_t i)
 {
@@ -411,7 +445,6 @@ void cmd_search(struct imap_session *s)
 {
 	struct parse p = { s->cmd.args, s->cmd.argc, 0, s, 0, false };
 	struct key root = { 0 };
-	struct message_text text = { 0 };
 	uint32_t *hits = NULL;
 	size_t n = 0;
 	uint64_t highest = 0;
@@ -432,18 +465,14 @@ void cmd_search(struct imap_session *s)
 		imap_command_done(s, "BAD", "Invalid search criteria");
 		return;
 	}
-	str_init(&text.bytes);
-	hits = xcalloc(s->view.count ? s->view.count : 1, sizeof(*hits));
-	for (size_t i = 0; i < s->view.count; i++) {
-		text.loaded = false;
-		if (key_matches(s, &root, i, &text)) {
-			hits[n++] = s->cmd.uid ? s->view.msgs[i].uid : (uint32_t)(i + 1);
-			if (s->view.msgs[i].modseq > highest)
-				highest = s->view.msgs[i].modseq;
-		}
-		if (text.bytes.cap > 1024 * 1024)
-			str_free(&text.bytes);
+	size_t *idx = evaluate(s, &root, &n);
+	hits = xcalloc(n ? n : 1, sizeof(*hits));
+	for (size_t i = 0; i < n; i++) {
+		hits[i] = s->cmd.uid ? s->view.msgs[idx[i]].uid : (uint32_t)(idx[i] + 1);
+		if (s->view.msgs[idx[i]].modseq > highest)
+			highest = s->view.msgs[idx[i]].modseq;
 	}
+	free(idx);
 	if (opts & RET_SAVE) { /* "$" is kept as UIDs, so later expunges cannot shift it */
 		free(s->view.saved);
 		s->view.saved = xcalloc(n ? n : 1, sizeof(uint32_t));
@@ -467,7 +496,6 @@ void cmd_search(struct imap_session *s)
 		str_free(&line);
 	}
 	free(hits);
-	str_free(&text.bytes);
 	key_free(&root);
 	imap_command_done(s, "OK", "SEARCH completed");
 }

@@ -151,6 +151,11 @@ void cmd_copy(struct imap_session *s);
 void cmd_search(struct imap_session *s);
 void cmd_enable(struct imap_session *s);
 void cmd_quota(struct imap_session *s);
+void cmd_sort(struct imap_session *s);
+/* Search criteria (after any CHARSET) evaluated over the view: 0-based indexes of
+ * the matches, ascending. Returns 0, or -1 if the criteria are malformed. */
+int imap_search_select(struct imap_session *s, const struct imap_arg *args, size_t argc,
+		       size_t **idx_r, size_t *count_r);
 /* Would size more octets fit in the user's quota? */
 bool imap_quota_allows(struct imap_session *s, int64_t size);
 bool imap_mailbox_name_valid(const char *name);

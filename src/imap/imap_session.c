@@ -43,6 +43,8 @@ static const struct {
 	{ "COPY", IN_SELECTED, cmd_copy, true },
 	{ "MOVE", IN_SELECTED, cmd_copy, true },
 	{ "SEARCH", IN_SELECTED, cmd_search, true },
+	{ "SORT", IN_SELECTED, cmd_sort, true },
+	{ "THREAD", IN_SELECTED, cmd_sort, true },
 	{ "IDLE", AUTHED, cmd_idle, false },
 	{ "CHECK", IN_SELECTED, cmd_noop, false },
 	{ "UNSELECT", IN_SELECTED, cmd_unselect, false },
@@ -76,7 +78,7 @@ const char *imap_capabilities(const struct imap_session *s)
 
 	snprintf(caps, sizeof(caps),
 		 "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE ENABLE CONDSTORE"
-		 " CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES BINARY QUOTA QUOTA=RES-STORAGE MULTIAPPEND APPENDLIMIT=%lld%s%s",
+		 " CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES BINARY SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT QUOTA QUOTA=RES-STORAGE MULTIAPPEND APPENDLIMIT=%lld%s%s",
 		 param_get(P_MESSAGE_SIZE_MAX),
 		 pre_auth && !tls && s->server->tls != NULL ? " STARTTLS" : "",
 		 !pre_auth ? "" : auth_ok ? " AUTH=PLAIN" : " LOGINDISABLED");

@@ -468,3 +468,104 @@ int mime_decode(const char *encoding, const char *data, size_t len, str_t *out)
 	g_object_unref(filter);
 	return 0;
 }
+
+/* RFC 5256 2.1 base subject, on a decoded subject: folded spaces, then leading
+ * "re:", "fw:", "fwd:" (with "[blob]"s) and trailing "(fwd)" removed until none. */
+static char *base_subject(const char *decoded)
+{
+	str_t s;
+	char *p, *start;
+	bool changed = true;
+
+	str_init(&s);
+	for (const char *c = decoded ? decoded : ""; *c != '\0'; c++) {
+		char ch = *c == '\t' || *c == '\r' || *c == '\n' ? ' ' : *c;
+		if (ch == ' ' && (s.len == 0 || s.data[s.len - 1] == ' '))
+			continue;
+		str_append(&s, &ch, 1);
+	}
+	if (s.data == NULL)
+		str_append(&s, "", 0);
+	start = s.data;
+	while (changed) {
+		size_t len = strlen(start);
+		changed = false;
+		while (len > 0 && start[len - 1] == ' ')
+			start[--len] = '\0', changed = true;
+		if (len >= 5 && strcasecmp(start + len - 5, "(fwd)") == 0)
+			start[len - 5] = '\0', changed = true;
+		while (*start == ' ')
+			start++, changed = true;
+		for (const char *const *pre = (const char *const[]){ "re", "fwd", "fw", NULL }; *pre; pre++) {
+			size_t n = strlen(*pre);
+			if (strncasecmp(start, *pre, n) != 0)
+				continue;
+			p = start + n;
+			while (*p == ' ')
+				p++;
+			while (*p == '[' && strchr(p, ']') != NULL) /* "Re [list]:" */
+				for (p = strchr(p, ']') + 1; *p == ' '; p++)
+					;
+			if (*p == ':') {
+				start = p + 1, changed = true;
+				break;
+			}
+		}
+		if (*start == '[' && strchr(start, ']') != NULL && strchr(start, ']')[1] != '\0') {
+			start = strchr(start, ']') + 1, changed = true;
+		}
+	}
+	p = xstrdup(start);
+	str_free(&s);
+	return p;
+}
+
+/* The first mailbox of an address header: its local part, and how to show it. */
+static void first_address(GMimeMessage *msg, GMimeAddressType type, char **local_r, char **display_r)
+{
+	InternetAddressList *list = g_mime_message_get_addresses(msg, type);
+	InternetAddress *ia = list && internet_address_list_length(list) > 0
+				      ? internet_address_list_get_address(list, 0) : NULL;
+	const char *addr = ia && INTERNET_ADDRESS_IS_MAILBOX(ia)
+				   ? internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia)) : NULL;
+	const char *name = ia ? internet_address_get_name(ia) : NULL;
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+
+	*local_r = addr ? xstrndup(addr, at ? (size_t)(at - addr) : strlen(addr)) : xstrdup("");
+	if (display_r != NULL)
+		*display_r = xstrdup(name && *name ? name : addr ? addr : "");
+}
+
+void mime_sort_keys(const char *header, size_t len, struct mime_sort_keys *k)
+{
+	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(header, len);
+	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+	GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
+	GDateTime *date = msg ? g_mime_message_get_date(msg) : NULL;
+
+	memset(k, 0, sizeof(*k));
+	k->date = date ? (int64_t)g_date_time_to_unix(date) : -1;
+	k->base_subject = base_subject(msg ? g_mime_message_get_subject(msg) : NULL);
+	if (msg != NULL) {
+		first_address(msg, GMIME_ADDRESS_TYPE_FROM, &k->from, &k->display_from);
+		first_address(msg, GMIME_ADDRESS_TYPE_TO, &k->to, &k->display_to);
+		first_address(msg, GMIME_ADDRESS_TYPE_CC, &k->cc, NULL);
+		g_object_unref(msg);
+	} else {
+		k->from = xstrdup(""), k->to = xstrdup(""), k->cc = xstrdup("");
+		k->display_from = xstrdup(""), k->display_to = xstrdup("");
+	}
+	g_object_unref(parser);
+	g_object_unref(stream);
+}
+
+void mime_sort_keys_free(struct mime_sort_keys *k)
+{
+	free(k->base_subject);
+	free(k->from);
+	free(k->to);
+	free(k->cc);
+	free(k->display_from);
+	free(k->display_to);
+	memset(k, 0, sizeof(*k));
+}

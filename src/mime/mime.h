@@ -37,6 +37,16 @@ const struct mime_part *mime_find_part(const struct mime_summary *s, const char 
  * encoding it does not know. */
 int mime_decode(const char *encoding, const char *data, size_t len, str_t *out);
 
+/* What SORT and THREAD (RFC 5256, 5957) compare, from a message's header section. */
+struct mime_sort_keys {
+	int64_t date;        /* Date: in seconds since the epoch; -1 if absent or bad */
+	char *base_subject;  /* decoded, Re:/Fwd:/[blob]/(fwd) removed, spaces folded */
+	char *from, *to, *cc; /* local part of the first address ("" if none) */
+	char *display_from, *display_to; /* display name, else the address */
+};
+void mime_sort_keys(const char *header, size_t len, struct mime_sort_keys *keys);
+void mime_sort_keys_free(struct mime_sort_keys *keys);
+
 /* The part table as text ("section start start end flag" lines) for a cache, and
  * back. mime_parts_parse returns 0, or -1 on malformed text. */
 char *mime_parts_serialise(const struct mime_summary *s);

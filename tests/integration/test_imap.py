@@ -546,3 +546,31 @@ def test_binary(server):
     typ, data = m.fetch("3", "(BINARY.PEEK[1])")
     assert typ == "NO" and b"UNKNOWN-CTE" in data[0]
     m.logout()
+
+
+def test_sort_and_thread(server):
+    user, pw = server.add_user()
+    msgs = [  # subject, date, from
+        ("Re: Lunch", "Sat, 28 Nov 2026 10:00:00 +0000", "Zed <z@remote.test>"),
+        ("Budget", "Sat, 28 Nov 2026 08:00:00 +0000", "amy@remote.test"),
+        ("lunch", "Sat, 28 Nov 2026 09:00:00 +0000", "Bob Brown <bob@remote.test>"),
+        ("Fwd: [team] LUNCH (fwd)", "Sat, 28 Nov 2026 11:00:00 +0000", "=?utf-8?q?=C3=81da?= <ada@remote.test>"),
+    ]
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as s:
+        for subject, date, frm in msgs:
+            s.sendmail("a@remote.test", [user],
+                       f"Subject: {subject}\r\nDate: {date}\r\nFrom: {frm}\r\n\r\nx\r\n".encode())
+    m = login(server, user, pw)
+    for cap in ("SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT"):
+        assert cap in m.capabilities
+    m.select("INBOX")
+    assert m.sort("(SUBJECT)", "UTF-8", "ALL")[1] == [b"2 1 3 4"]
+    assert m.sort("(REVERSE DATE)", "UTF-8", "ALL")[1] == [b"4 1 3 2"]
+    assert m.sort("(FROM)", "UTF-8", "ALL")[1] == [b"4 2 3 1"]          # ada amy bob z
+    assert m.sort("(DISPLAYFROM)", "UTF-8", "ALL")[1] == [b"2 3 1 4"]   # amy, Bob Brown, Zed, Ada
+    assert m.uid("SORT", "(SUBJECT DATE)", "UTF-8", "NOT", "SUBJECT", "budget")[1] == [b"3 1 4"]
+    typ, data = m.thread("ORDEREDSUBJECT", "UTF-8", "ALL")
+    assert data == [b"(2)(3 (1)(4))"], data
+    with pytest.raises(imaplib.IMAP4.error):
+        m.sort("(SUBJECT)", "KOI8-R", "ALL")
+    m.logout()
