@@ -18,24 +18,6 @@ static int expunge_run(store_tx_t *tx, void *arg)
 	return store_tx_expunge(tx, j->mailbox_id, j->uids, j->count);
 }
 
-/* Drops the expunged messages from the view, reporting each by its number at the
- * moment it goes (so later numbers shift down, as RFC 3501 7.4.1 wants). */
-static void view_remove(struct imap_session *s, const struct expunge_job *j)
-{
-	size_t out = 0, k = 0;
-
-	for (size_t i = 0; i < s->view.count; i++) {
-		if (k < j->count && s->view.msgs[i].uid == j->uids[k]) {
-			if (!j->close)
-				imap_untagged(s, "%zu EXPUNGE", out + 1);
-			k++;
-			continue;
-		}
-		s->view.msgs[out++] = s->view.msgs[i];
-	}
-	s->view.count = out;
-}
-
 static void expunge_written(struct imap_session *s, void *arg, int ok)
 {
 	struct expunge_job *j = arg;
@@ -43,7 +25,7 @@ static void expunge_written(struct imap_session *s, void *arg, int ok)
 	if (s != NULL && !ok) {
 		imap_command_done(s, "NO", "[SERVERBUG] Messages could not be expunged");
 	} else if (s != NULL) {
-		view_remove(s, j);
+		imap_view_remove(s, j->uids, j->count, !j->close);
 		if (j->close) {
 			imap_view_close(s);
 			s->state = IMAP_STATE_AUTH;

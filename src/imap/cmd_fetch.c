@@ -654,19 +654,52 @@ static void fetch_resume(struct imap_session *s)
 	}
 }
 
-/* "(CHANGEDSINCE n)" (RFC 7162 3.1.4): 0 if absent, 1 with *since_r, -1 if bad. */
-static int parse_changed_since(const struct imap_session *s, uint64_t *since_r)
+/* "(CHANGEDSINCE n [VANISHED])" (RFC 7162 3.1.4, 3.2.6): 0 if absent, 1 with
+ * *since_r (and *vanished_r), -1 if bad. VANISHED needs QRESYNC and UID FETCH. */
+static int parse_changed_since(const struct imap_session *s, uint64_t *since_r, bool *vanished_r)
 {
 	const struct imap_arg *m = s->cmd.argc == 3 ? &s->cmd.args[2] : NULL;
 	char *end;
 
+	*vanished_r = false;
 	if (m == NULL)
 		return s->cmd.argc == 2 ? 0 : -1;
-	if (m->type != IMAP_ARG_LIST || m->count != 2 || m->children[0].type != IMAP_ARG_ATOM ||
-	    strcasecmp(m->children[0].str, "CHANGEDSINCE") != 0 || m->children[1].type != IMAP_ARG_ATOM)
+	if (m->type != IMAP_ARG_LIST || m->count < 2 || m->count > 3 ||
+	    m->children[0].type != IMAP_ARG_ATOM || strcasecmp(m->children[0].str, "CHANGEDSINCE") != 0 ||
+	    m->children[1].type != IMAP_ARG_ATOM)
 		return -1;
+	if (m->count == 3) {
+		if (m->children[2].type != IMAP_ARG_ATOM || strcasecmp(m->children[2].str, "VANISHED") != 0 ||
+		    !s->qresync || !s->cmd.uid)
+			return -1;
+		*vanished_r = true;
+	}
 	*since_r = strtoull(m->children[1].str, &end, 10);
 	return *end == '\0' ? 1 : -1;
+}
+
+/* "* VANISHED (EARLIER) uids": the UIDs of the set expunged after since. */
+static void report_vanished(struct imap_session *s, const char *set_text, uint64_t since)
+{
+	struct imap_seqset set;
+	uint32_t *gone = NULL;
+	size_t n = 0, shown = 0;
+	str_t line;
+
+	if (imap_seqset_parse(set_text, UINT32_MAX, &set) < 0 ||
+	    store_mailbox_vanished(s->server->store, s->view.id, since, &gone, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (imap_seqset_contains(&set, gone[i]))
+			gone[shown++] = gone[i];
+	if (shown > 0) {
+		str_init(&line);
+		imap_seqset_format(gone, shown, &line);
+		imap_untagged(s, "VANISHED (EARLIER) %s", line.data);
+		str_free(&line);
+	}
+	free(gone);
+	imap_seqset_free(&set);
 }
 
 /* Keeps only the messages changed after SINCE. */
@@ -684,7 +717,8 @@ void cmd_fetch(struct imap_session *s)
 {
 	struct fetch_state *f = xcalloc(1, sizeof(*f));
 	uint64_t since = 0;
-	int changed = parse_changed_since(s, &since);
+	bool vanished;
+	int changed = parse_changed_since(s, &since, &vanished);
 
 	if (changed < 0 || s->cmd.argc < 2 || s->cmd.args[0].type != IMAP_ARG_ATOM ||
 	    parse_items(f, &s->cmd.args[1], s->cmd.uid) < 0) {
@@ -698,6 +732,8 @@ void cmd_fetch(struct imap_session *s)
 		return;
 	}
 	if (changed > 0) {
+		if (vanished)
+			report_vanished(s, s->cmd.args[0].str, since);
 		filter_changed(s, f, since);
 		item_add(f, F_MODSEQ);
 	}

@@ -9,6 +9,83 @@ static bool arg_is_string(const struct imap_arg *a)
 	return a->type != IMAP_ARG_LIST;
 }
 
+/* SELECT's (QRESYNC (uidvalidity modseq [known-uids ...])) of RFC 7162 3.2.5. */
+struct qresync_param {
+	bool given;
+	uint32_t uidvalidity;
+	uint64_t modseq;
+	const char *known_uids;
+};
+
+static int parse_select_params(struct imap_session *s, const struct imap_arg *params,
+			       struct qresync_param *q)
+{
+	const struct imap_arg *p = params->children, *v;
+	char *end;
+
+	if (params->count != 1 && params->count != 2)
+		return -1;
+	if (params->count == 1 && p[0].type == IMAP_ARG_ATOM && strcasecmp(p[0].str, "CONDSTORE") == 0) {
+		s->condstore = true;
+		return 0;
+	}
+	if (params->count != 2 || p[0].type != IMAP_ARG_ATOM || strcasecmp(p[0].str, "QRESYNC") != 0 ||
+	    p[1].type != IMAP_ARG_LIST || p[1].count < 2 || !s->qresync)
+		return -1; /* QRESYNC must be ENABLEd first (RFC 7162 3.2.3) */
+	v = p[1].children;
+	if (v[0].type != IMAP_ARG_ATOM || v[1].type != IMAP_ARG_ATOM)
+		return -1;
+	q->uidvalidity = (uint32_t)strtoul(v[0].str, &end, 10);
+	if (*end != '\0')
+		return -1;
+	q->modseq = strtoull(v[1].str, &end, 10);
+	if (*end != '\0')
+		return -1;
+	q->known_uids = p[1].count >= 3 && v[2].type == IMAP_ARG_ATOM ? v[2].str : NULL;
+	q->given = true;
+	return 0;
+}
+
+/* After SELECT: what vanished and what changed since the client's MODSEQ. */
+static void qresync_report(struct imap_session *s, const struct qresync_param *q)
+{
+	struct imap_seqset known = { 0 };
+	uint32_t *gone = NULL, *shown;
+	size_t ngone = 0, nshown = 0;
+	str_t line;
+
+	if (q->uidvalidity != s->view.uidvalidity)
+		return; /* the client must start over */
+	if (q->known_uids != NULL && imap_seqset_parse(q->known_uids, UINT32_MAX, &known) < 0)
+		q = NULL;
+	if (q != NULL && store_mailbox_vanished(s->server->store, s->view.id, q->modseq, &gone, &ngone) == 0) {
+		shown = xcalloc(ngone ? ngone : 1, sizeof(uint32_t));
+		for (size_t i = 0; i < ngone; i++)
+			if (known.count == 0 || imap_seqset_contains(&known, gone[i]))
+				shown[nshown++] = gone[i];
+		if (nshown > 0) {
+			str_init(&line);
+			imap_seqset_format(shown, nshown, &line);
+			imap_untagged(s, "VANISHED (EARLIER) %s", line.data);
+			str_free(&line);
+		}
+		free(shown);
+		free(gone);
+	}
+	str_init(&line);
+	for (size_t i = 0; q != NULL && i < s->view.count; i++) {
+		const struct store_message_ref *m = &s->view.msgs[i];
+		if (m->modseq <= q->modseq)
+			continue;
+		str_clear(&line);
+		imap_format_flags(&s->view, m->flags, m->keywords, &line);
+		imap_untagged(s, "%zu FETCH (UID %u FLAGS %s MODSEQ (%llu))", i + 1, m->uid, line.data,
+			      (unsigned long long)m->modseq);
+	}
+	str_free(&line);
+	imap_seqset_free(&known);
+}
+
 void cmd_select(struct imap_session *s)
 {
 	struct store_mailbox mb = { 0 };
@@ -17,16 +94,16 @@ void cmd_select(struct imap_session *s)
 	str_t flags;
 
 	const struct imap_arg *params = s->cmd.argc == 2 ? &s->cmd.args[1] : NULL;
+	struct qresync_param q = { 0 };
 
 	if (s->cmd.argc < 1 || s->cmd.argc > 2 || !arg_is_string(&s->cmd.args[0]) ||
-	    (params != NULL && (params->type != IMAP_ARG_LIST || params->count != 1 ||
-				params->children[0].type != IMAP_ARG_ATOM ||
-				strcasecmp(params->children[0].str, "CONDSTORE") != 0))) {
-		imap_command_done(s, "BAD", "Syntax: %s mailbox [(CONDSTORE)]", s->cmd.name);
+	    (params != NULL && (params->type != IMAP_ARG_LIST || parse_select_params(s, params, &q) < 0))) {
+		imap_command_done(s, "BAD", "Syntax: %s mailbox [(CONDSTORE) | (QRESYNC (uidvalidity modseq [uids]))]",
+				  s->cmd.name);
 		return;
 	}
-	if (params != NULL)
-		s->condstore = true;
+	if (s->qresync && s->state == IMAP_STATE_SELECTED)
+		imap_untagged(s, "OK [CLOSED] Previous mailbox closed"); /* RFC 7162 3.2.11 */
 	s->state = IMAP_STATE_AUTH; /* a failed SELECT leaves no mailbox selected */
 	imap_view_close(s);
 	if (imap_mailbox_find(s, s->cmd.args[0].str, &mb) != 1 ||
@@ -54,6 +131,8 @@ void cmd_select(struct imap_session *s)
 	imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", s->view.uidvalidity);
 	imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", s->view.uidnext);
 	imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)s->view.highestmodseq);
+	if (q.given)
+		qresync_report(s, &q);
 	str_free(&flags);
 	imap_command_done(s, "OK", "[%s] %s completed", readonly ? "READ-ONLY" : "READ-WRITE",
 			  s->cmd.name);

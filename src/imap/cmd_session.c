@@ -32,24 +32,29 @@ void cmd_id(struct imap_session *s)
 	imap_command_done(s, "OK", "ID completed");
 }
 
-/* ENABLE (RFC 5161): CONDSTORE is the one extension that needs enabling here. */
+/* ENABLE (RFC 5161): CONDSTORE and QRESYNC (which implies CONDSTORE). */
 void cmd_enable(struct imap_session *s)
 {
-	bool enabled = false;
+	str_t enabled;
 
 	if (s->cmd.argc == 0) {
 		imap_command_done(s, "BAD", "Syntax: ENABLE capability...");
 		return;
 	}
-	for (size_t i = 0; i < s->cmd.argc; i++)
-		if (s->cmd.args[i].type == IMAP_ARG_ATOM && strcasecmp(s->cmd.args[i].str, "CONDSTORE") == 0)
-			enabled = true;
-	if (enabled && !s->condstore) {
-		s->condstore = true;
-		imap_untagged(s, "ENABLED CONDSTORE");
-	} else {
-		imap_untagged(s, "ENABLED");
+	str_init(&enabled);
+	str_append_cstr(&enabled, "ENABLED");
+	for (size_t i = 0; i < s->cmd.argc; i++) {
+		const char *cap = s->cmd.args[i].type == IMAP_ARG_ATOM ? s->cmd.args[i].str : "";
+		if (strcasecmp(cap, "CONDSTORE") == 0 && !s->condstore) {
+			s->condstore = true;
+			str_append_cstr(&enabled, " CONDSTORE");
+		} else if (strcasecmp(cap, "QRESYNC") == 0 && !s->qresync) {
+			s->qresync = s->condstore = true;
+			str_append_cstr(&enabled, " QRESYNC");
+		}
 	}
+	imap_untagged(s, "%s", enabled.data);
+	str_free(&enabled);
 	imap_command_done(s, "OK", "ENABLE completed");
 }
 

@@ -83,6 +83,7 @@ struct imap_session {
 	uint64_t piece_off;
 	bool idling, auth_continue;
 	bool condstore; /* enabled (ENABLE, SELECT (CONDSTORE), or a CONDSTORE command) */
+	bool qresync;   /* enabled: expunges are reported as VANISHED */
 	net_timer_t *idle_timer;
 	str_t line, out;
 	int errors;
@@ -120,6 +121,9 @@ void imap_format_flags(const struct imap_view *v, unsigned flags, uint64_t keywo
 /* Parses a flag list (\Seen, keywords); returns 0, or -1 on an unknown system flag,
  * a malformed keyword or too many. Keyword pointers point into args. */
 int imap_parse_flags(const struct imap_arg *args, size_t count, struct imap_flag_list *list);
+/* Drops UIDs (ascending) from the view, telling the client if report: EXPUNGE per
+ * message, or one VANISHED under QRESYNC. */
+void imap_view_remove(struct imap_session *s, const uint32_t *uids, size_t count, bool report);
 /* Reloads the view's keyword names (after a STORE may have added some). */
 void imap_view_load_keywords(struct imap_session *s);
 /* The indexes (0-based) of the messages a set names, by number or by UID. */

@@ -122,34 +122,59 @@ void imap_view_close(struct imap_session *s)
 	memset(&s->view, 0, sizeof(s->view));
 }
 
-/* Walks old and new lists (both in UID order): gone UIDs are EXPUNGEd, changed
- * flags are FETCHed, new ones counted into EXISTS. */
+void imap_view_remove(struct imap_session *s, const uint32_t *uids, size_t count, bool report)
+{
+	size_t out = 0, k = 0;
+	str_t set;
+
+	for (size_t i = 0; i < s->view.count; i++) {
+		while (k < count && uids[k] < s->view.msgs[i].uid)
+			k++;
+		if (k < count && s->view.msgs[i].uid == uids[k]) {
+			/* Each number is the one the message has at that moment (RFC 3501 7.4.1). */
+			if (report && !s->qresync)
+				imap_untagged(s, "%zu EXPUNGE", out + 1);
+			continue;
+		}
+		s->view.msgs[out++] = s->view.msgs[i];
+	}
+	if (report && s->qresync && s->view.count > out) {
+		str_init(&set);
+		imap_seqset_format(uids, count, &set);
+		imap_untagged(s, "VANISHED %s", set.data);
+		str_free(&set);
+	}
+	s->view.count = out;
+}
+
+/* What changed since the client last heard: gone UIDs are reported (EXPUNGE or
+ * VANISHED), changed flags FETCHed, new messages counted into EXISTS. Both lists
+ * are in UID order. */
 static void view_report(struct imap_session *s, struct store_message_ref *fresh, size_t fresh_count)
 {
-	size_t i = 0, j = 0, seq = 0;
+	uint32_t *gone = xcalloc(s->view.count ? s->view.count : 1, sizeof(uint32_t));
+	size_t ngone = 0, j = 0;
 	str_t flags;
 
-	str_init(&flags);
-	while (i < s->view.count) {
-		if (j < fresh_count && fresh[j].uid == s->view.msgs[i].uid) {
-			seq++;
-			if (fresh[j].flags != s->view.msgs[i].flags ||
-			    fresh[j].keywords != s->view.msgs[i].keywords) {
-				str_clear(&flags);
-				imap_format_flags(&s->view, fresh[j].flags, fresh[j].keywords, &flags);
-				if (s->condstore)
-					str_appendf(&flags, " MODSEQ (%llu)", (unsigned long long)fresh[j].modseq);
-				imap_untagged(s, "%zu FETCH (UID %u FLAGS %s)", seq, fresh[j].uid, flags.data);
-			}
-			i++, j++;
-		} else if (j < fresh_count && fresh[j].uid < s->view.msgs[i].uid) {
+	for (size_t i = 0; i < s->view.count; i++) {
+		while (j < fresh_count && fresh[j].uid < s->view.msgs[i].uid)
 			j++; /* cannot happen: UIDs only grow; be safe */
-		} else {
-			imap_untagged(s, "%zu EXPUNGE", seq + 1);
-			i++;
-		}
+		if (j >= fresh_count || fresh[j].uid != s->view.msgs[i].uid)
+			gone[ngone++] = s->view.msgs[i].uid;
 	}
-	if (fresh_count > seq)
+	imap_view_remove(s, gone, ngone, true);
+	free(gone);
+	str_init(&flags);
+	for (size_t i = 0; i < s->view.count && i < fresh_count; i++) {
+		if (fresh[i].flags == s->view.msgs[i].flags && fresh[i].keywords == s->view.msgs[i].keywords)
+			continue;
+		str_clear(&flags);
+		imap_format_flags(&s->view, fresh[i].flags, fresh[i].keywords, &flags);
+		if (s->condstore)
+			str_appendf(&flags, " MODSEQ (%llu)", (unsigned long long)fresh[i].modseq);
+		imap_untagged(s, "%zu FETCH (UID %u FLAGS %s)", i + 1, fresh[i].uid, flags.data);
+	}
+	if (fresh_count > s->view.count)
 		imap_untagged(s, "%zu EXISTS", fresh_count);
 	str_free(&flags);
 }

@@ -55,6 +55,10 @@ static const char *const migrations[] = {
 	"ALTER TABLE mailbox_messages ADD COLUMN keywords INTEGER NOT NULL DEFAULT 0;",
 	/* 4: per-user storage quota in octets; NULL takes quota_default */
 	"ALTER TABLE recipients ADD COLUMN quota INTEGER;",
+	/* 5: which UIDs went at which MODSEQ, for QRESYNC's VANISHED */
+	"CREATE TABLE mailbox_expunged(mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id)"
+	" ON DELETE CASCADE, uid INTEGER NOT NULL, modseq INTEGER NOT NULL,"
+	" PRIMARY KEY(mailbox_id, uid)) WITHOUT ROWID;",
 };
 
 sqlite3_stmt *store_stmt(store_t *store, const char *sql)

@@ -177,8 +177,12 @@ void store_writer_submit(store_writer_t *w, store_job_fn *job, store_done_fn *do
 
 /* Job bodies, for use inside a store_job_fn. */
 int store_tx_deliver(store_tx_t *tx, const struct store_delivery *d);
-/* Removes the given UIDs from a mailbox (POP3 DELE at QUIT, IMAP EXPUNGE). */
+/* Removes the given UIDs from a mailbox (POP3 DELE at QUIT, IMAP EXPUNGE); each
+ * leaves a tombstone with the MODSEQ it went at. */
 int store_tx_expunge(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, size_t count);
+/* UIDs expunged after MODSEQ since, ascending (QRESYNC). Caller frees. */
+int store_mailbox_vanished(store_t *store, int64_t mailbox_id, uint64_t since, uint32_t **uids_r,
+			   size_t *count_r);
 /* Sets the flags of each UID (flags[i] for uids[i]); each change gets a new MODSEQ. */
 int store_tx_set_flags(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids,
 		       const unsigned *flags, size_t count);

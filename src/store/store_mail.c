@@ -171,9 +171,22 @@ int store_tx_expunge(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, s
 	static const char del_sql[] =
 		"DELETE FROM mailbox_messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING message_id";
 	static const char bump_sql[] =
-		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1";
+		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1"
+		" RETURNING highestmodseq";
+	static const char tomb_sql[] =
+		"INSERT OR REPLACE INTO mailbox_expunged(mailbox_id, uid, modseq) VALUES(?1, ?2, ?3)";
 	sqlite3_stmt *st;
+	int64_t modseq;
 
+	if ((st = store_stmt(tx->store, bump_sql)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return -1;
+	}
+	modseq = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
 	for (size_t i = 0; i < count; i++) {
 		int64_t message_id = -1;
 		if ((st = store_stmt(tx->store, del_sql)) == NULL)
@@ -183,13 +196,46 @@ int store_tx_expunge(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, s
 		if (sqlite3_step(st) == SQLITE_ROW)
 			message_id = sqlite3_column_int64(st, 0);
 		sqlite3_reset(st);
-		if (message_id >= 0 && message_release(tx, message_id) < 0)
+		if (message_id < 0)
+			continue;
+		if (message_release(tx, message_id) < 0 || (st = store_stmt(tx->store, tomb_sql)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, mailbox_id);
+		sqlite3_bind_int64(st, 2, uids[i]);
+		sqlite3_bind_int64(st, 3, modseq);
+		if (sqlite3_step(st) != SQLITE_DONE)
 			return -1;
 	}
-	if ((st = store_stmt(tx->store, bump_sql)) == NULL)
+	return 0;
+}
+
+int store_mailbox_vanished(store_t *store, int64_t mailbox_id, uint64_t since, uint32_t **uids_r,
+			   size_t *count_r)
+{
+	static const char sql[] =
+		"SELECT uid FROM mailbox_expunged WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid";
+	sqlite3_stmt *st = store_stmt(store, sql);
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, mailbox_id);
-	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_bind_int64(st, 2, (int64_t)since);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n % 256 == 0)
+			uids = xrealloc(uids, (n + 256) * sizeof(*uids));
+		uids[n++] = (uint32_t)sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(uids);
+		return -1;
+	}
+	*uids_r = uids;
+	*count_r = n;
+	return 0;
 }
 
 int store_tx_append(store_tx_t *tx, const struct store_append *a, uint32_t *uid_r)

@@ -574,3 +574,42 @@ def test_sort_and_thread(server):
     with pytest.raises(imaplib.IMAP4.error):
         m.sort("(SUBJECT)", "KOI8-R", "ALL")
     m.logout()
+
+
+def test_qresync(server):
+    import re
+    user, pw = server.add_user()
+    for _ in range(4):
+        deliver(server, user)
+    m = login(server, user, pw)
+    assert "QRESYNC" in m.capabilities
+    m._simple_command("ENABLE", "QRESYNC")
+    assert m.untagged_responses.pop("ENABLED") == [b"QRESYNC"]
+    m.select("INBOX")
+    oks = b" ".join(m.untagged_responses["OK"])
+    validity = int(re.search(rb"UIDVALIDITY (\d+)", oks).group(1))
+    highest = int(re.search(rb"HIGHESTMODSEQ (\d+)", oks).group(1))
+    other = login(server, user, pw)
+    other.select("INBOX")
+    other.store("2", "+FLAGS", "(\\Deleted)")
+    other.expunge()
+    other.store("2", "+FLAGS", "(\\Flagged)")  # UID 3 is now number 2
+    other.logout()
+    deliver(server, user)
+    m.untagged_responses.clear()
+    typ, _ = m._simple_command("SELECT", "INBOX", f"(QRESYNC ({validity} {highest} 1:10))")
+    assert typ == "OK"
+    assert m.untagged_responses.get("VANISHED") == [b"(EARLIER) 2"]
+    fetches = m.untagged_responses.get("FETCH", [])
+    assert any(b"UID 3 FLAGS (\\Flagged)" in f for f in fetches)
+    assert any(b"UID 5 " in f for f in fetches)
+    assert b"CLOSED" in b" ".join(m.untagged_responses.get("OK", []))
+    m.untagged_responses.clear()
+    m.store("1", "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    assert m.untagged_responses.get("VANISHED") == [b"1"]
+    assert "EXPUNGE" not in m.untagged_responses
+    m.untagged_responses.clear()
+    typ, _ = m._simple_command("UID", "FETCH", "1:*", "(FLAGS)", f"(CHANGEDSINCE {highest} VANISHED)")
+    assert typ == "OK" and m.untagged_responses.get("VANISHED") == [b"(EARLIER) 1:2"]
+    m.logout()
