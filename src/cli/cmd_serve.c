@@ -163,6 +163,7 @@ static int server_open(struct server *srv, const char *datadir, const struct con
 		srv->smtp = smtp_server_new(srv->loop, srv->mta, srv->store, srv->tls);
 		srv->pop3 = pop3_server_new(srv->loop, srv->store, srv->writer, srv->tls);
 		srv->imap = imap_server_new(srv->loop, srv->store, srv->writer, srv->tls);
+		store_writer_set_idle(srv->writer, mta_index_idle, NULL);
 		rc = 0;
 	}
 	free(err);

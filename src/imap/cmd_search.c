@@ -26,6 +26,9 @@ struct key {
 	struct imap_seqset set;
 	struct key *sub; /* NOT: 1, OR: 2, AND: n */
 	size_t nsub;
+	int64_t *fts_ids; /* BODY/TEXT: message ids the full-text index found */
+	size_t fts_count;
+	bool fts_ok;      /* false: the term cannot be looked up; scan */
 };
 
 struct parse {
@@ -41,6 +44,7 @@ static void key_free(struct key *k)
 	for (size_t i = 0; i < k->nsub; i++)
 		key_free(&k->sub[i]);
 	free(k->sub);
+	free(k->fts_ids);
 	imap_seqset_free(&k->set);
 }
 
@@ -119,6 +123,11 @@ static int parse_arg_key(struct parse *p, struct key *k, size_t i)
 		return *end == '\0' && isdigit((unsigned char)*value) ? 0 : -1;
 	case K_BEFORE: case K_ON: case K_SINCE: case K_SENTBEFORE: case K_SENTON: case K_SENTSINCE:
 		return (k->number = parse_date(value)) < 0 ? -1 : 0;
+	case K_BODY:
+	case K_TEXT:
+		k->fts_ok = store_text_search(p->s->server->store, value, k->type == K_BODY, &k->fts_ids,
+					      &k->fts_count) == 0;
+		return 0;
 	default:
 		return 0;
 	}
@@ -294,6 +303,20 @@ static int64_t sent_day(const struct message_text *t)
 	return -1;
 }
 
+static bool fts_contains(const struct key *k, int64_t message_id)
+{
+	size_t lo = 0, hi = k->fts_count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (k->fts_ids[mid] < message_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < k->fts_count && k->fts_ids[lo] == message_id;
+}
+
 static bool key_matches(struct imap_session *s, const struct key *k, size_t index,
 			struct message_text *t)
 {
@@ -325,6 +348,8 @@ static bool key_matches(struct imap_session *s, const struct key *k, size_t inde
 	default:
 		break;
 	}
+	if ((k->type == K_BODY || k->type == K_TEXT) && k->fts_ok && m->indexed)
+		return fts_contains(k, m->message_id);
 	if (load_text(s, m, t) < 0)
 		return false;
 	switch (k->type) {

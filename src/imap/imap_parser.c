@@ -24,9 +24,11 @@ enum parser_state {
 	S_SKIP,         /* after an error: drop input up to LF */
 };
 
+/* 8-bit octets are let into atoms: clients send UTF-8 search terms bare (as
+ * IMAP4rev2 allows in strings) and refusing them helps nobody. */
 static bool is_atom_char(unsigned char c)
 {
-	return c > 0x20 && c < 0x7f && c != '(' && c != ')' && c != '{' && c != '"' &&
+	return c > 0x20 && c != 0x7f && c != '(' && c != ')' && c != '{' && c != '"' &&
 	       c != '%' && c != '*' && c != '\\' && c != ']';
 }
 
@@ -145,7 +147,7 @@ static enum imap_parse_result step_tag(struct imap_parser *p, unsigned char c)
 		p->state = S_NAME;
 		return IMAP_PARSE_NEED_MORE;
 	}
-	if (!is_atom_char(c) || c == '+')
+	if (!is_atom_char(c) || c == '+' || c >= 0x80)
 		return fail(p, c == '\r' || c == '\n' ? "Empty command" : "Invalid tag", false);
 	str_append(&p->tag, &c, 1);
 	return IMAP_PARSE_NEED_MORE;

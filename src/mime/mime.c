@@ -569,3 +569,42 @@ void mime_sort_keys_free(struct mime_sort_keys *k)
 	free(k->display_to);
 	memset(k, 0, sizeof(*k));
 }
+
+static void collect_text(GMimeObject *parent, GMimeObject *part, gpointer data)
+{
+	str_t *body = data;
+	char *text;
+
+	if (!GMIME_IS_TEXT_PART(part))
+		return;
+	text = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
+	if (text != NULL) {
+		str_append_cstr(body, text);
+		str_append(body, "\n", 1);
+		g_free(text);
+	}
+}
+
+void mime_extract_text(const char *bytes, size_t len, str_t *headers, str_t *body)
+{
+	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(bytes, len);
+	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+	GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
+	GMimeHeaderList *list = msg ? g_mime_object_get_header_list(GMIME_OBJECT(msg)) : NULL;
+
+	str_append(headers, "", 0);
+	str_append(body, "", 0);
+	for (int i = 0; list != NULL && i < g_mime_header_list_get_count(list); i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
+		const char *raw = g_mime_header_get_raw_value(h);
+		char *value = raw ? g_mime_utils_header_decode_text(NULL, raw) : NULL;
+		str_appendf(headers, "%s: %s\n", g_mime_header_get_name(h), value ? value : "");
+		g_free(value);
+	}
+	if (msg != NULL) {
+		g_mime_message_foreach(msg, collect_text, body);
+		g_object_unref(msg);
+	}
+	g_object_unref(parser);
+	g_object_unref(stream);
+}

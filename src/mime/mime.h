@@ -47,6 +47,10 @@ struct mime_sort_keys {
 void mime_sort_keys(const char *header, size_t len, struct mime_sort_keys *keys);
 void mime_sort_keys_free(struct mime_sort_keys *keys);
 
+/* The searchable text of a message: header fields decoded (RFC 2047), one per
+ * line, and the decoded UTF-8 text of every text part. */
+void mime_extract_text(const char *bytes, size_t len, str_t *headers, str_t *body);
+
 /* The part table as text ("section start start end flag" lines) for a cache, and
  * back. mime_parts_parse returns 0, or -1 on malformed text. */
 char *mime_parts_serialise(const struct mime_summary *s);

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "directory/directory.h"
+#include "mime/mime.h"
 #include "mta.h"
 
 struct mta {
@@ -156,6 +157,32 @@ static enum mta_result route(mta_t *mta, const struct mta_envelope *env, struct 
 	return out->user_count + out->remote_count > 0 ? MTA_OK : MTA_NO_RCPT;
 }
 
+#define INDEX_SLICE 8
+
+/* The writer's idle hook: the searchable text of a few messages not yet indexed.
+ * A message that cannot be read is indexed empty, so it is not retried forever. */
+int mta_index_idle(store_tx_t *tx, void *arg)
+{
+	int64_t ids[INDEX_SLICE];
+	int n = store_tx_unindexed(tx, ids, INDEX_SLICE);
+	str_t bytes, headers, body;
+	int rc = 0;
+
+	if (n <= 0)
+		return n;
+	str_init(&bytes), str_init(&headers), str_init(&body);
+	for (int i = 0; i < n && rc == 0; i++) {
+		str_clear(&headers), str_clear(&body);
+		if (store_tx_message_bytes(tx, ids[i], &bytes) == 0)
+			mime_extract_text(bytes.data, bytes.len, &headers, &body);
+		else
+			str_append(&headers, "", 0), str_append(&body, "", 0);
+		rc = store_tx_index_text(tx, ids[i], headers.data, body.data);
+	}
+	str_free(&bytes), str_free(&headers), str_free(&body);
+	return rc < 0 ? -1 : n == INDEX_SLICE;
+}
+
 static void job_free(struct mta_job *job)
 {
 	str_free(&job->bytes);
@@ -168,9 +195,10 @@ static void job_finish(void *arg)
 {
 	struct mta_job *job = arg;
 
-	if (job->result == MTA_OK)
+	if (job->result == MTA_OK) {
 		log_info("mta: delivered msgid=%s size=%zu local=%zu remote=%zu", job->msgid,
 			 job->bytes.len, job->route.user_count, job->route.remote_count);
+	}
 	job->done(job->arg, job->result, job->msgid);
 	job_free(job);
 }

@@ -52,6 +52,11 @@ typedef void mta_done_fn(void *arg, enum mta_result result, const char *msgid);
 void mta_submit(mta_t *mta, const struct mta_envelope *env, const char *message, size_t len,
 		mta_done_fn *done, void *arg);
 
+/* The store writer's idle hook that fills the full-text index (store_writer_set_idle):
+ * messages are indexed when the writer has had 100 ms without work, so indexing
+ * never delays a delivery; SEARCH scans what is not indexed yet. */
+int mta_index_idle(store_tx_t *tx, void *arg);
+
 /* Number of Received header fields in the header section of a message. */
 size_t mta_count_received(const char *message, size_t len);
 

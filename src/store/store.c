@@ -59,6 +59,17 @@ static const char *const migrations[] = {
 	"CREATE TABLE mailbox_expunged(mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id)"
 	" ON DELETE CASCADE, uid INTEGER NOT NULL, modseq INTEGER NOT NULL,"
 	" PRIMARY KEY(mailbox_id, uid)) WITHOUT ROWID;",
+	/* 6: the full-text index for SEARCH TEXT/BODY (trigram: substring matches) */
+	"CREATE VIRTUAL TABLE message_text USING fts5(headers, body, tokenize='trigram');"
+	"ALTER TABLE messages ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;",
+	/* 7: what each user's mailboxes hold, kept by the writer (quota checks are hot) */
+	"ALTER TABLE recipients ADD COLUMN used_octets INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE recipients ADD COLUMN used_messages INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE recipients SET used_octets = (SELECT COALESCE(SUM(b.length), 0) FROM mailboxes mb"
+	" JOIN mailbox_messages mm ON mm.mailbox_id = mb.id JOIN messages m ON m.id = mm.message_id"
+	" JOIN blobs b ON b.id = m.blob_id WHERE mb.owner_id = recipients.id),"
+	" used_messages = (SELECT COUNT(*) FROM mailboxes mb JOIN mailbox_messages mm"
+	" ON mm.mailbox_id = mb.id WHERE mb.owner_id = recipients.id);",
 };
 
 sqlite3_stmt *store_stmt(store_t *store, const char *sql)

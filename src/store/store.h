@@ -108,6 +108,7 @@ struct store_message_ref {
 	uint64_t modseq;
 	int64_t internal_date; /* seconds since the epoch */
 	uint64_t keywords;     /* bit n: the mailbox's keyword n */
+	bool indexed;          /* its text is in the full-text index */
 };
 int store_mailbox_by_name(store_t *store, int64_t owner_id, const char *name,
 			  struct store_mailbox *mb);
@@ -138,6 +139,19 @@ int store_message_mime_get(store_t *store, int64_t message_id, struct store_mime
 void store_mime_clear(struct store_mime *m);
 int store_tx_message_mime_put(store_tx_t *tx, int64_t message_id, const struct store_mime *m);
 
+/* ---- full-text index (SQLite FTS5, trigram: substring matching) ---- */
+/* Stores the searchable text of a message (its row id is the message's). */
+int store_tx_index_text(store_tx_t *tx, int64_t message_id, const char *headers, const char *body);
+/* Up to max messages not indexed yet; returns how many, or -1. */
+int store_tx_unindexed(store_tx_t *tx, int64_t *ids, int max);
+/* The stored bytes of a message, by id, for the writer's own use. */
+int store_tx_message_bytes(store_tx_t *tx, int64_t message_id, str_t *out);
+/* Message ids whose text (body_only: body) contains every one of the term,
+ * ascending; caller frees. Terms shorter than 3 characters cannot be looked up:
+ * returns 1 and nothing then, so the caller scans; 0 on success, -1 on error. */
+int store_text_search(store_t *store, const char *term, bool body_only, int64_t **ids_r,
+		      size_t *count_r);
+
 /* ---- remote queue ---- */
 struct store_queue_entry {
 	int64_t id;
@@ -158,6 +172,7 @@ struct store_delivery {
 	const char *bytes; /* exactly what is stored: our trace header + the message */
 	size_t len;
 	const char *msgid; /* stable server-wide id, 32 hex chars at most */
+	int64_t message_id; /* set by store_tx_deliver: the row it made */
 	const char *sender;
 	const int64_t *user_ids; /* INBOX of each receives the message */
 	size_t user_count;
@@ -174,9 +189,14 @@ int store_writer_start(const char *datadir, store_writer_t **w_r, char **err_r);
 /* Finishes every queued job, then stops the thread. */
 void store_writer_stop(store_writer_t **w);
 void store_writer_submit(store_writer_t *w, store_job_fn *job, store_done_fn *done, void *arg);
+/* Work nobody waits on (the full-text index): fn runs on the writer thread, in its
+ * own transaction, after 100 ms without jobs, and again while it returns 1 (more
+ * to do); 0 means done until new jobs come, -1 an error. */
+typedef int store_idle_fn(store_tx_t *tx, void *arg);
+void store_writer_set_idle(store_writer_t *w, store_idle_fn *fn, void *arg);
 
 /* Job bodies, for use inside a store_job_fn. */
-int store_tx_deliver(store_tx_t *tx, const struct store_delivery *d);
+int store_tx_deliver(store_tx_t *tx, struct store_delivery *d);
 /* Removes the given UIDs from a mailbox (POP3 DELE at QUIT, IMAP EXPUNGE); each
  * leaves a tombstone with the MODSEQ it went at. */
 int store_tx_expunge(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, size_t count);
@@ -213,8 +233,9 @@ struct store_append {
 	const char *sender;
 	unsigned flags;
 	int64_t internal_date;
+	int64_t message_id; /* set by store_tx_append */
 };
-int store_tx_append(store_tx_t *tx, const struct store_append *a, uint32_t *uid_r);
+int store_tx_append(store_tx_t *tx, struct store_append *a, uint32_t *uid_r);
 /* Mailbox management for IMAP. Names are stored as the client gave them (modified
  * UTF-7), '/' separating levels. A new mailbox gets a UIDVALIDITY above every
  * existing one, so a deleted and recreated name never reuses one. */

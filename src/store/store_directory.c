@@ -371,10 +371,7 @@ int store_recipient_set_quota(store_t *store, int64_t id, int64_t quota)
 int store_user_usage(store_t *store, int64_t owner_id, int64_t *octets_r, int64_t *messages_r)
 {
 	static const char sql[] =
-		"SELECT COALESCE(SUM(b.length), 0), COUNT(*) FROM mailboxes mb"
-		" JOIN mailbox_messages mm ON mm.mailbox_id = mb.id"
-		" JOIN messages m ON m.id = mm.message_id JOIN blobs b ON b.id = m.blob_id"
-		" WHERE mb.owner_id = ?1";
+		"SELECT used_octets, used_messages FROM recipients WHERE id = ?1";
 	sqlite3_stmt *st = store_stmt(store, sql);
 	int rc;
 

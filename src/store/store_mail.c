@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <openssl/sha.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -92,8 +93,41 @@ static int mailbox_next_uid(store_tx_t *tx, int64_t mailbox_id, int64_t owner_id
 	return 0;
 }
 
-static int mailbox_append(store_tx_t *tx, int64_t mailbox_id, int64_t owner_id,
-			  int64_t message_id, unsigned flags, int64_t internal_date, uint32_t *uid_r)
+/* Adds delta messages of octets to the owner of a mailbox. */
+static int usage_add(store_tx_t *tx, int64_t mailbox_id, int64_t octets, int delta)
+{
+	static const char sql[] =
+		"UPDATE recipients SET used_octets = used_octets + ?2, used_messages = used_messages + ?3"
+		" WHERE id = (SELECT owner_id FROM mailboxes WHERE id = ?1)";
+	sqlite3_stmt *st = store_stmt(tx->store, sql);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	sqlite3_bind_int64(st, 2, octets);
+	sqlite3_bind_int(st, 3, delta);
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
+static int64_t message_size(store_tx_t *tx, int64_t message_id)
+{
+	static const char sql[] =
+		"SELECT b.length FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.id = ?1";
+	sqlite3_stmt *st = store_stmt(tx->store, sql);
+	int64_t size = -1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, message_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		size = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return size;
+}
+
+/* size: the message's octets, or -1 to look it up. */
+static int mailbox_append(store_tx_t *tx, int64_t mailbox_id, int64_t owner_id, int64_t message_id,
+			  int64_t size, unsigned flags, int64_t internal_date, uint32_t *uid_r)
 {
 	static const char insert_sql[] =
 		"INSERT INTO mailbox_messages(mailbox_id, uid, message_id, flags, modseq, internal_date)"
@@ -112,7 +146,9 @@ static int mailbox_append(store_tx_t *tx, int64_t mailbox_id, int64_t owner_id,
 	sqlite3_bind_int64(st, 6, internal_date);
 	if (uid_r != NULL)
 		*uid_r = (uint32_t)uid;
-	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return -1;
+	return usage_add(tx, mailbox_id, size >= 0 ? size : message_size(tx, message_id), 1);
 }
 
 static int queue_insert(store_tx_t *tx, int64_t message_id, const char *recipient)
@@ -130,15 +166,17 @@ static int queue_insert(store_tx_t *tx, int64_t message_id, const char *recipien
 	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
-int store_tx_deliver(store_tx_t *tx, const struct store_delivery *d)
+int store_tx_deliver(store_tx_t *tx, struct store_delivery *d)
 {
 	int64_t blob_id, message_id;
 
 	if (blob_find_or_append(tx, d->bytes, d->len, &blob_id) < 0 ||
 	    message_insert(tx, d->msgid, d->sender, blob_id, &message_id) < 0)
 		goto fail;
+	d->message_id = message_id;
 	for (size_t i = 0; i < d->user_count; i++)
-		if (mailbox_append(tx, 0, d->user_ids[i], message_id, 0, (int64_t)time(NULL), NULL) < 0)
+		if (mailbox_append(tx, 0, d->user_ids[i], message_id, (int64_t)d->len, 0,
+				   (int64_t)time(NULL), NULL) < 0)
 			goto fail;
 	for (size_t i = 0; i < d->remote_count; i++)
 		if (queue_insert(tx, message_id, d->remote[i]) < 0)
@@ -158,9 +196,14 @@ static int message_release(store_tx_t *tx, int64_t message_id)
 		"DELETE FROM messages WHERE id = ?1"
 		" AND NOT EXISTS(SELECT 1 FROM mailbox_messages WHERE message_id = ?1)"
 		" AND NOT EXISTS(SELECT 1 FROM queue WHERE message_id = ?1)";
+	static const char text_sql[] =
+		"DELETE FROM message_text WHERE rowid = ?1 AND NOT EXISTS(SELECT 1 FROM messages WHERE id = ?1)";
 	sqlite3_stmt *st = store_stmt(tx->store, sql);
 
 	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, message_id);
+	if (sqlite3_step(st) != SQLITE_DONE || (st = store_stmt(tx->store, text_sql)) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, message_id);
 	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
@@ -198,7 +241,8 @@ int store_tx_expunge(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, s
 		sqlite3_reset(st);
 		if (message_id < 0)
 			continue;
-		if (message_release(tx, message_id) < 0 || (st = store_stmt(tx->store, tomb_sql)) == NULL)
+		if (usage_add(tx, mailbox_id, -message_size(tx, message_id), -1) < 0 ||
+		    message_release(tx, message_id) < 0 || (st = store_stmt(tx->store, tomb_sql)) == NULL)
 			return -1;
 		sqlite3_bind_int64(st, 1, mailbox_id);
 		sqlite3_bind_int64(st, 2, uids[i]);
@@ -238,17 +282,19 @@ int store_mailbox_vanished(store_t *store, int64_t mailbox_id, uint64_t since, u
 	return 0;
 }
 
-int store_tx_append(store_tx_t *tx, const struct store_append *a, uint32_t *uid_r)
+int store_tx_append(store_tx_t *tx, struct store_append *a, uint32_t *uid_r)
 {
 	int64_t blob_id, message_id;
 
 	if (blob_find_or_append(tx, a->bytes, a->len, &blob_id) < 0 ||
 	    message_insert(tx, a->msgid, a->sender, blob_id, &message_id) < 0 ||
-	    mailbox_append(tx, a->mailbox_id, 0, message_id, a->flags, a->internal_date, uid_r) < 0) {
+	    mailbox_append(tx, a->mailbox_id, 0, message_id, (int64_t)a->len, a->flags,
+			   a->internal_date, uid_r) < 0) {
 		log_warnx("store: append failed msgid=%s error=\"%s\"", a->msgid,
 			  sqlite3_errmsg(tx->store->db));
 		return -1;
 	}
+	a->message_id = message_id;
 	return 0;
 }
 
@@ -401,7 +447,8 @@ int store_tx_copy(store_tx_t *tx, int64_t src_mailbox, const uint32_t *uids, siz
 		internal_date = sqlite3_column_int64(st, 2);
 		uint64_t kw = (uint64_t)sqlite3_column_int64(st, 3);
 		sqlite3_reset(st);
-		if (mailbox_append(tx, dst_mailbox, 0, message_id, flags, internal_date, &dst_uids_r[i]) < 0 ||
+		if (mailbox_append(tx, dst_mailbox, 0, message_id, -1, flags, internal_date,
+				   &dst_uids_r[i]) < 0 ||
 		    keywords_translate(tx, src_mailbox, dst_mailbox, kw, &kw) < 0 ||
 		    (st = store_stmt(tx->store, kw_sql)) == NULL)
 			return -1;
@@ -620,7 +667,7 @@ int store_mailbox_messages(store_t *store, int64_t mailbox_id,
 {
 	static const char sql[] =
 		"SELECT mm.uid, m.id, m.msgid, b.segment, b.offset, b.length, mm.flags, mm.modseq,"
-		" mm.internal_date, mm.keywords"
+		" mm.internal_date, mm.keywords, m.indexed"
 		" FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id"
 		" JOIN blobs b ON b.id = m.blob_id WHERE mm.mailbox_id = ?1 ORDER BY mm.uid";
 	sqlite3_stmt *st = store_stmt(store, sql);
@@ -647,6 +694,7 @@ int store_mailbox_messages(store_t *store, int64_t mailbox_id,
 		r->modseq = (uint64_t)sqlite3_column_int64(st, 7);
 		r->internal_date = sqlite3_column_int64(st, 8);
 		r->keywords = (uint64_t)sqlite3_column_int64(st, 9);
+		r->indexed = sqlite3_column_int(st, 10) != 0;
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
@@ -720,6 +768,110 @@ int store_tx_message_mime_put(store_tx_t *tx, int64_t message_id, const struct s
 	sqlite3_bind_text(st, 4, m->body, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, m->parts, -1, SQLITE_STATIC);
 	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
+int store_tx_index_text(store_tx_t *tx, int64_t message_id, const char *headers, const char *body)
+{
+	static const char insert_sql[] =
+		"INSERT INTO message_text(rowid, headers, body) SELECT ?1, ?2, ?3"
+		" WHERE EXISTS(SELECT 1 FROM messages WHERE id = ?1 AND indexed = 0)";
+	static const char mark_sql[] = "UPDATE messages SET indexed = 1 WHERE id = ?1";
+	sqlite3_stmt *st = store_stmt(tx->store, insert_sql);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, message_id);
+	sqlite3_bind_text(st, 2, headers, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, body, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE || (st = store_stmt(tx->store, mark_sql)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, message_id);
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
+int store_tx_unindexed(store_tx_t *tx, int64_t *ids, int max)
+{
+	sqlite3_stmt *st = store_stmt(tx->store, "SELECT id FROM messages WHERE indexed = 0 LIMIT ?1");
+	int n = 0, rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int(st, 1, max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max)
+		ids[n++] = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? n : -1;
+}
+
+int store_tx_message_bytes(store_tx_t *tx, int64_t message_id, str_t *out)
+{
+	static const char sql[] =
+		"SELECT b.segment, b.offset, b.length FROM messages m JOIN blobs b ON b.id = m.blob_id"
+		" WHERE m.id = ?1";
+	sqlite3_stmt *st = store_stmt(tx->store, sql);
+	struct store_message_ref ref = { 0 };
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, message_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		ref.segment = sqlite3_column_int64(st, 0);
+		ref.offset = sqlite3_column_int64(st, 1);
+		ref.size = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return -1;
+	str_clear(out);
+	str_reserve(out, (size_t)ref.size);
+	if (store_message_read(tx->store, &ref, 0, out->data, (size_t)ref.size) != ref.size)
+		return -1;
+	out->len = (size_t)ref.size;
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+int store_text_search(store_t *store, const char *term, bool body_only, int64_t **ids_r,
+		      size_t *count_r)
+{
+	static const char sql[] = "SELECT rowid FROM message_text WHERE message_text MATCH ?1 ORDER BY rowid";
+	sqlite3_stmt *st;
+	str_t query;
+	int64_t *ids = NULL;
+	size_t n = 0, chars = 0;
+	int rc;
+
+
+	for (const char *p = term; *p != '\0'; p++)
+		chars += ((unsigned char)*p & 0xc0) != 0x80; /* UTF-8 characters, not octets */
+	if (chars < 3)
+		return 1; /* trigrams need three characters */
+	str_init(&query);
+	str_append_cstr(&query, body_only ? "body : \"" : "\"");
+	for (const char *p = term; *p != '\0'; p++)
+		str_append(&query, *p == '"' ? "\"\"" : p, *p == '"' ? 2 : 1);
+	str_append(&query, "\"", 1);
+	if ((st = store_stmt(store, sql)) == NULL) {
+		str_free(&query);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, query.data, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n % 256 == 0)
+			ids = xrealloc(ids, (n + 256) * sizeof(*ids));
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	str_free(&query);
+	if (rc != SQLITE_DONE) {
+		free(ids);
+		return -1;
+	}
+	*ids_r = ids;
+	*count_r = n;
+	return 0;
 }
 
 int store_queue_foreach(store_t *store, void (*cb)(const struct store_queue_entry *, void *),

@@ -613,3 +613,31 @@ def test_qresync(server):
     typ, _ = m._simple_command("UID", "FETCH", "1:*", "(FLAGS)", f"(CHANGEDSINCE {highest} VANISHED)")
     assert typ == "OK" and m.untagged_responses.get("VANISHED") == [b"(EARLIER) 1:2"]
     m.logout()
+
+
+def test_full_text_index(server):
+    import email.message
+    import email.policy
+    import sqlite3
+    user, pw = server.add_user()
+    msg = email.message.EmailMessage()
+    msg["Subject"] = "encoded"
+    msg.set_content("The quarterly figures for Übersee are in.\n", cte="base64")
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as s:
+        s.sendmail("a@remote.test", [user], msg.as_bytes(policy=email.policy.SMTP))
+    deliver(server, user, body=b"nothing to see\r\n")
+    db = sqlite3.connect(os.path.join(server.data, "sealpost.db"))
+    for _ in range(50):  # the index is filled just after delivery, in the background
+        if db.execute("SELECT COUNT(*) FROM messages WHERE indexed = 0").fetchone()[0] == 0:
+            break
+        time.sleep(0.1)
+    assert db.execute("SELECT COUNT(*) FROM messages WHERE indexed = 0").fetchone()[0] == 0
+    m = login(server, user, pw)
+    m.select("INBOX")
+    # The words exist only base64-encoded in the stored bytes: only the index finds them.
+    assert m.search(None, "BODY", "QUARTERLY")[1] == [b"1"]
+    assert m.search("UTF-8", "TEXT", "übersee".encode())[1] == [b"1"]
+    assert m.search(None, "BODY", "see")[1] == [b"1 2"]
+    assert m.search(None, "NOT", "BODY", "quarterly")[1] == [b"2"]
+    assert m.search(None, "BODY", "xy")[1] == [b""]  # too short for trigrams: scanned
+    m.logout()
