@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "imap_private.h"
+#include "mime/mime.h"
 
 enum { IN_NOT_AUTH = 1, IN_AUTH = 2, IN_SELECTED = 4, ANY = 7, AUTHED = 6 };
 
@@ -107,23 +108,7 @@ void imap_untagged(struct imap_session *s, const char *fmt, ...)
 
 void imap_append_string(str_t *out, const char *str, size_t len)
 {
-	bool quotable = len < 1024;
-
-	for (size_t i = 0; i < len && quotable; i++)
-		quotable = str[i] != '\r' && str[i] != '\n' && str[i] != '\0' &&
-			   (unsigned char)str[i] < 0x80;
-	if (!quotable) {
-		str_appendf(out, "{%zu}\r\n", len);
-		str_append(out, str, len);
-		return;
-	}
-	str_append(out, "\"", 1);
-	for (size_t i = 0; i < len; i++) {
-		if (str[i] == '"' || str[i] == '\\')
-			str_append(out, "\\", 1);
-		str_append(out, &str[i], 1);
-	}
-	str_append(out, "\"", 1);
+	mime_put_imap_string(out, str, len);
 }
 
 static void session_free(struct imap_session *s)

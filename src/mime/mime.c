@@ -22,18 +22,16 @@ void mime_init(void)
 	g_mime_init();
 }
 
-static void put_string(str_t *out, const char *s)
+void mime_put_imap_string(str_t *out, const char *s, size_t len)
 {
-	size_t len;
-	bool quotable = true;
+	bool quotable = len < 1024;
 
 	if (s == NULL) {
 		str_append_cstr(out, "NIL");
 		return;
 	}
-	len = strlen(s);
 	for (size_t i = 0; i < len && quotable; i++)
-		quotable = s[i] != '\r' && s[i] != '\n' && (unsigned char)s[i] < 0x80;
+		quotable = s[i] != '\r' && s[i] != '\n' && s[i] != '\0' && (unsigned char)s[i] < 0x80;
 	if (!quotable) {
 		str_appendf(out, "{%zu}\r\n", len);
 		str_append(out, s, len);
@@ -46,6 +44,11 @@ static void put_string(str_t *out, const char *s)
 		str_append(out, &s[i], 1);
 	}
 	str_append(out, "\"", 1);
+}
+
+static void put_string(str_t *out, const char *s)
+{
+	mime_put_imap_string(out, s, s ? strlen(s) : 0);
 }
 
 /* A header's value as it stands in the message, unfolded and trimmed; NULL if absent. */

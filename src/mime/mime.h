@@ -26,6 +26,10 @@ struct mime_summary {
 	size_t part_count;
 };
 
+/* Appends s as an IMAP string: quoted when it can be, a literal when it holds
+ * 8-bit octets, line ends or NUL, or is long; NULL gives NIL. */
+void mime_put_imap_string(str_t *out, const char *s, size_t len);
+
 /* Call once before any other mime_ function. */
 void mime_init(void);
 /* Returns 0, or -1 if GMime cannot make anything of the bytes. */

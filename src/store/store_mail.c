@@ -166,6 +166,24 @@ static int queue_insert(store_tx_t *tx, int64_t message_id, const char *recipien
 	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
+/* Takes the mailbox's next MODSEQ; returns it, or -1. */
+static int64_t next_modseq(store_tx_t *tx, int64_t mailbox_id)
+{
+	static const char sql[] =
+		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1"
+		" RETURNING highestmodseq";
+	sqlite3_stmt *st = store_stmt(tx->store, sql);
+	int64_t modseq = -1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		modseq = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return modseq;
+}
+
 int store_tx_deliver(store_tx_t *tx, struct store_delivery *d)
 {
 	int64_t blob_id, message_id;
@@ -213,23 +231,13 @@ int store_tx_expunge(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, s
 {
 	static const char del_sql[] =
 		"DELETE FROM mailbox_messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING message_id";
-	static const char bump_sql[] =
-		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1"
-		" RETURNING highestmodseq";
 	static const char tomb_sql[] =
 		"INSERT OR REPLACE INTO mailbox_expunged(mailbox_id, uid, modseq) VALUES(?1, ?2, ?3)";
 	sqlite3_stmt *st;
-	int64_t modseq;
+	int64_t modseq = next_modseq(tx, mailbox_id);
 
-	if ((st = store_stmt(tx->store, bump_sql)) == NULL)
+	if (modseq < 0)
 		return -1;
-	sqlite3_bind_int64(st, 1, mailbox_id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return -1;
-	}
-	modseq = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
 	for (size_t i = 0; i < count; i++) {
 		int64_t message_id = -1;
 		if ((st = store_stmt(tx->store, del_sql)) == NULL)
@@ -301,26 +309,14 @@ int store_tx_append(store_tx_t *tx, struct store_append *a, uint32_t *uid_r)
 int store_tx_set_flags(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids,
 		       const unsigned *flags, size_t count)
 {
-	static const char bump_sql[] =
-		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1"
-		" RETURNING highestmodseq";
 	static const char set_sql[] =
 		"UPDATE mailbox_messages SET flags = ?3, modseq = ?4"
 		" WHERE mailbox_id = ?1 AND uid = ?2 AND flags != ?3";
 	sqlite3_stmt *st;
 
 	for (size_t i = 0; i < count; i++) {
-		int64_t modseq;
-		if ((st = store_stmt(tx->store, bump_sql)) == NULL)
-			return -1;
-		sqlite3_bind_int64(st, 1, mailbox_id);
-		if (sqlite3_step(st) != SQLITE_ROW) {
-			sqlite3_reset(st);
-			return -1;
-		}
-		modseq = sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-		if ((st = store_stmt(tx->store, set_sql)) == NULL)
+		int64_t modseq = next_modseq(tx, mailbox_id);
+		if (modseq < 0 || (st = store_stmt(tx->store, set_sql)) == NULL)
 			return -1;
 		sqlite3_bind_int64(st, 1, mailbox_id);
 		sqlite3_bind_int64(st, 2, uids[i]);
@@ -523,8 +519,6 @@ int store_tx_change_flags(store_tx_t *tx, int64_t mailbox_id, const uint32_t *ui
 {
 	static const char get_sql[] =
 		"SELECT flags, keywords, modseq FROM mailbox_messages WHERE mailbox_id = ?1 AND uid = ?2";
-	static const char bump_sql[] =
-		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1 RETURNING highestmodseq";
 	static const char set_sql[] =
 		"UPDATE mailbox_messages SET flags = ?3, keywords = ?4, modseq = ?5"
 		" WHERE mailbox_id = ?1 AND uid = ?2";
@@ -558,18 +552,10 @@ int store_tx_change_flags(store_tx_t *tx, int64_t mailbox_id, const uint32_t *ui
 		keywords_r[i] = change->op == '=' ? bits : change->op == '+' ? kw | bits : kw & ~bits;
 		if (flags_r[i] == flags && keywords_r[i] == kw)
 			continue;
-		if ((st = store_stmt(tx->store, bump_sql)) == NULL)
+		int64_t next = next_modseq(tx, mailbox_id);
+		if (next < 0 || (st = store_stmt(tx->store, set_sql)) == NULL)
 			return -1;
-		sqlite3_bind_int64(st, 1, mailbox_id);
-		if (sqlite3_step(st) != SQLITE_ROW) {
-			sqlite3_reset(st);
-			return -1;
-		}
-		modseq = (uint64_t)sqlite3_column_int64(st, 0);
-		modseqs_r[i] = modseq;
-		sqlite3_reset(st);
-		if ((st = store_stmt(tx->store, set_sql)) == NULL)
-			return -1;
+		modseqs_r[i] = modseq = (uint64_t)next;
 		sqlite3_bind_int64(st, 1, mailbox_id);
 		sqlite3_bind_int64(st, 2, uids[i]);
 		sqlite3_bind_int(st, 3, (int)flags_r[i]);
