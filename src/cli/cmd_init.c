@@ -57,6 +57,8 @@ static int write_config(const struct init_options *o)
 		    "listen = smtps 127.0.0.1:2465\n"
 		    "listen = pop3 127.0.0.1:2110\n"
 		    "listen = pop3s 127.0.0.1:2995\n"
+		    "listen = imap 127.0.0.1:2143\n"
+		    "listen = imaps 127.0.0.1:2993\n"
 		    "# message_size_max = %lld\n",
 		    o->hostname, param_table[P_MESSAGE_SIZE_MAX].def);
 	rc = fs_write_atomic(path, text.data, text.len, 0600);
