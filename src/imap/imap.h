@@ -37,7 +37,7 @@ struct imap_arg {
 
 struct imap_parser_limits {
 	size_t line_max;    /* octets outside literals in one command */
-	uint64_t literal_max;
+	uint64_t literal_max; /* for all the literals of one command together */
 	size_t depth_max;   /* nested parentheses */
 	size_t args_max;    /* arguments in one command, all levels */
 };
@@ -60,6 +60,7 @@ struct imap_parser {
 	size_t line_bytes;
 	size_t arg_total;
 	uint64_t literal_len, literal_remaining;
+	uint64_t literal_total; /* octets of literals in this command so far */
 	int literal_digits;
 	bool literal_nonsync;
 	const char *error;

@@ -68,6 +68,7 @@ static void parser_clear_command(struct imap_parser *p)
 	p->stack[0] = &p->root;
 	p->line_bytes = 0;
 	p->arg_total = 0;
+	p->literal_total = 0;
 	str_clear(&p->token);
 	str_clear(&p->tag);
 	str_clear(&p->name);
@@ -243,9 +244,11 @@ static enum imap_parse_result step_literal_len(struct imap_parser *p, unsigned c
 	}
 	if (c != '}' || p->literal_digits == 0)
 		return fail(p, "Invalid literal", p->literal_nonsync);
-	if (p->literal_len > p->limits.literal_max)
-		/* A client sending {n+} sends the bytes anyway: we cannot resynchronise. */
+	/* The bound is on the command, so many literals (MULTIAPPEND) cannot add up past
+	 * it. A client sending {n+} sends the bytes anyway: we cannot resynchronise. */
+	if (p->literal_len > p->limits.literal_max - p->literal_total)
 		return fail(p, "Literal too large", p->literal_nonsync);
+	p->literal_total += p->literal_len;
 	p->state = S_LITERAL_CR;
 	return IMAP_PARSE_NEED_MORE;
 }

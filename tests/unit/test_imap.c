@@ -88,6 +88,9 @@ static const struct {
 	{ "c2 X {99999999999999}\r\n", "ERR Literal too large (fatal)\n" },
 	{ "+ X\r\nc3 NOOP\r\n", "ERR Invalid tag\nDONE c3 NOOP\n" },
 	{ "c4 X\rY\r\nc5 NOOP\r\n", "ERR Bare CR\nDONE c5 NOOP\n" },
+	/* literals are bounded per command, not one by one */
+	{ "c6 X {60+}\r\n" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa {41+}\r\n",
+	  "ERR Literal too large (fatal)\n" },
 };
 
 static void test_parser_cases(void **state)
