@@ -109,20 +109,27 @@ static int usage_add(store_tx_t *tx, int64_t mailbox_id, int64_t octets, int del
 	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
+/* The integer a one-row statement with one integer parameter yields; -1 if none. */
+static int64_t tx_single_int(store_tx_t *tx, const char *sql, int64_t key)
+{
+	sqlite3_stmt *st = store_stmt(tx->store, sql);
+	int64_t value = -1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, key);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		value = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return value;
+}
+
 static int64_t message_size(store_tx_t *tx, int64_t message_id)
 {
 	static const char sql[] =
 		"SELECT b.length FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.id = ?1";
-	sqlite3_stmt *st = store_stmt(tx->store, sql);
-	int64_t size = -1;
 
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, message_id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		size = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return size;
+	return tx_single_int(tx, sql, message_id);
 }
 
 /* size: the message's octets, or -1 to look it up. */
@@ -172,16 +179,8 @@ static int64_t next_modseq(store_tx_t *tx, int64_t mailbox_id)
 	static const char sql[] =
 		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1"
 		" RETURNING highestmodseq";
-	sqlite3_stmt *st = store_stmt(tx->store, sql);
-	int64_t modseq = -1;
 
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, mailbox_id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		modseq = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return modseq;
+	return tx_single_int(tx, sql, mailbox_id);
 }
 
 int store_tx_deliver(store_tx_t *tx, struct store_delivery *d)
