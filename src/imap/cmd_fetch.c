@@ -541,6 +541,7 @@ static void emit_binary(struct imap_session *s, struct fetch_state *f, const str
 static void mark_seen(struct imap_session *s, struct fetch_state *f, struct store_message_ref *m)
 {
 	m->flags |= STORE_FLAG_SEEN;
+	s->view.generation++;
 	f->seen_uids = xrealloc(f->seen_uids, (f->nseen + 1) * sizeof(uint32_t));
 	f->seen_flags = xrealloc(f->seen_flags, (f->nseen + 1) * sizeof(unsigned));
 	f->seen_uids[f->nseen] = m->uid;

@@ -363,59 +363,6 @@ static bool key_matches(struct imap_session *s, const struct key *k, size_t inde
 	}
 }
 
-enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8, RET_SAVE = 16 };
-
-/* "RETURN (MIN MAX COUNT ALL)" (RFC 4731); returns the options, 0 if absent, -1 if bad. */
-static int parse_return(struct parse *p)
-{
-	static const char *const names[] = { "MIN", "MAX", "COUNT", "ALL", "SAVE" };
-	const struct imap_arg *list;
-	int opts = 0;
-
-	if (p->pos + 1 >= p->argc || p->args[p->pos].type != IMAP_ARG_ATOM ||
-	    strcasecmp(p->args[p->pos].str, "RETURN") != 0)
-		return 0;
-	list = &p->args[p->pos + 1];
-	if (list->type != IMAP_ARG_LIST)
-		return -1;
-	for (size_t i = 0; i < list->count; i++) {
-		size_t k = 0;
-		while (k < 5 && (list->children[i].type != IMAP_ARG_ATOM ||
-				 strcasecmp(list->children[i].str, names[k]) != 0))
-			k++;
-		if (k == 5)
-			return -1;
-		opts |= 1 << k;
-	}
-	p->pos += 2;
-	return opts ? opts : RET_ALL;
-}
-
-static void reply_esearch(struct imap_session *s, int opts, const uint32_t *hits, size_t n,
-			  uint64_t highest, bool modseq)
-{
-	str_t line;
-
-	str_init(&line);
-	str_append_cstr(&line, "ESEARCH (TAG ");
-	imap_append_string(&line, s->cmd.tag, strlen(s->cmd.tag));
-	str_append_cstr(&line, s->cmd.uid ? ") UID" : ")");
-	if ((opts & RET_MIN) && n > 0)
-		str_appendf(&line, " MIN %u", hits[0]);
-	if ((opts & RET_MAX) && n > 0)
-		str_appendf(&line, " MAX %u", hits[n - 1]);
-	if (opts & RET_COUNT)
-		str_appendf(&line, " COUNT %zu", n);
-	if ((opts & RET_ALL) && n > 0) {
-		str_append_cstr(&line, " ALL ");
-		imap_seqset_format(hits, n, &line);
-	}
-	if (modseq && highest > 0)
-		str_appendf(&line, " MODSEQ %llu", (unsigned long long)highest);
-	imap_untagged(s, "%s", line.data);
-	str_free(&line);
-}
-
 /* The 0-based view indexes of the messages matching root. */
 static size_t *evaluate(struct imap_session *s, const struct key *root, size_t *count_r)
 {
@@ -450,42 +397,61 @@ int imap_search_select(struct imap_session *s, const struct imap_arg *args, size
 	return 0;
 }
 
-/* Is message i among the hits (numbers or UIDs, ascending)? */
-static bool saved_match(struct imap_session *s, const uint32_t *hits, size_t n, size_t i)
+/* CHARSET name, if there: 0, or -1 (answered NO) when it is not one we know. */
+static int parse_charset(struct imap_session *s, struct parse *p)
 {
-	uint32_t key = s->cmd.uid ? s->view.msgs[i].uid : (uint32_t)(i + 1);
-	size_t lo = 0, hi = n;
+	const char *cs;
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (hits[mid] < key)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (p->pos + 1 >= p->argc || p->args[p->pos].type != IMAP_ARG_ATOM ||
+	    strcasecmp(p->args[p->pos].str, "CHARSET") != 0)
+		return 0;
+	cs = p->args[p->pos + 1].type != IMAP_ARG_LIST ? p->args[p->pos + 1].str : "";
+	if (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0) {
+		imap_command_done(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		return -1;
 	}
-	return lo < n && hits[lo] == key;
+	p->pos += 2;
+	return 0;
+}
+
+/* "$" is kept as UIDs, so later expunges cannot shift it (RFC 5182). */
+static void save_result(struct imap_session *s, const size_t *idx, size_t n)
+{
+	free(s->view.saved);
+	s->view.saved = xcalloc(n ? n : 1, sizeof(uint32_t));
+	for (size_t i = 0; i < n; i++)
+		s->view.saved[i] = s->view.msgs[idx[i]].uid;
+	s->view.saved_count = n;
+}
+
+static void reply_plain(struct imap_session *s, const uint32_t *hits, size_t n, uint64_t highest)
+{
+	str_t line;
+
+	str_init(&line);
+	str_append_cstr(&line, "SEARCH");
+	for (size_t i = 0; i < n; i++)
+		str_appendf(&line, " %u", hits[i]);
+	if (highest > 0)
+		str_appendf(&line, " (MODSEQ %llu)", (unsigned long long)highest);
+	imap_untagged(s, "%s", line.data);
+	str_free(&line);
 }
 
 void cmd_search(struct imap_session *s)
 {
 	struct parse p = { s->cmd.args, s->cmd.argc, 0, s, 0, false };
 	struct key root = { 0 };
-	uint32_t *hits = NULL;
-	size_t n = 0;
+	struct imap_return ret;
+	uint32_t *hits;
+	size_t n = 0, keys_at;
 	uint64_t highest = 0;
-	int opts = parse_return(&p);
-	str_t line;
+	int has_return = imap_return_parse(p.args, p.argc, &p.pos, &ret);
 
-	if (opts >= 0 && p.pos + 1 < p.argc && p.args[p.pos].type == IMAP_ARG_ATOM &&
-	    strcasecmp(p.args[p.pos].str, "CHARSET") == 0) {
-		const char *cs = p.args[p.pos + 1].type != IMAP_ARG_LIST ? p.args[p.pos + 1].str : "";
-		if (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0) {
-			imap_command_done(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
-			return;
-		}
-		p.pos += 2;
-	}
-	if (opts < 0 || parse_keys(&p, &root) < 0) {
+	if (has_return >= 0 && parse_charset(s, &p) < 0)
+		return;
+	keys_at = p.pos;
+	if (has_return < 0 || imap_context_check(s, &ret) < 0 || parse_keys(&p, &root) < 0) {
 		key_free(&root);
 		imap_command_done(s, "BAD", "Invalid search criteria");
 		return;
@@ -497,29 +463,17 @@ void cmd_search(struct imap_session *s)
 		if (s->view.msgs[idx[i]].modseq > highest)
 			highest = s->view.msgs[idx[i]].modseq;
 	}
+	if (!p.uses_modseq)
+		highest = 0;
+	if (ret.opts & RET_SAVE)
+		save_result(s, idx, n);
+	if (has_return)
+		imap_results_reply(s, &ret, hits, n, highest);
+	else
+		reply_plain(s, hits, n, highest);
+	if (ret.opts & RET_UPDATE)
+		imap_context_add(s, NULL, s->cmd.args + keys_at, s->cmd.argc - keys_at, idx, n);
 	free(idx);
-	if (opts & RET_SAVE) { /* "$" is kept as UIDs, so later expunges cannot shift it */
-		free(s->view.saved);
-		s->view.saved = xcalloc(n ? n : 1, sizeof(uint32_t));
-		s->view.saved_count = 0;
-		for (size_t i = 0; i < s->view.count; i++)
-			if (saved_match(s, hits, n, i))
-				s->view.saved[s->view.saved_count++] = s->view.msgs[i].uid;
-	}
-	if (opts == RET_SAVE) {
-		/* SAVE alone: no ESEARCH answer (RFC 5182 2.1) */
-	} else if (opts > 0) {
-		reply_esearch(s, opts & ~RET_SAVE, hits, n, highest, p.uses_modseq);
-	} else {
-		str_init(&line);
-		str_append_cstr(&line, "SEARCH");
-		for (size_t i = 0; i < n; i++)
-			str_appendf(&line, " %u", hits[i]);
-		if (p.uses_modseq && highest > 0)
-			str_appendf(&line, " (MODSEQ %llu)", (unsigned long long)highest);
-		imap_untagged(s, "%s", line.data);
-		str_free(&line);
-	}
 	free(hits);
 	key_free(&root);
 	imap_command_done(s, "OK", "SEARCH completed");

@@ -1,6 +1,7 @@
-/* cmd_sort: SORT (RFC 5256, with SORT=DISPLAY of RFC 5957) and THREAD with the
- * ORDEREDSUBJECT algorithm, over the messages the search criteria select. The
- * keys come from each message's header section through the mime module. */
+/* cmd_sort: SORT and UID SORT (RFC 5256, with SORT=DISPLAY of RFC 5957 and the
+ * RETURN options of ESORT and CONTEXT=SORT, RFC 5267) over the messages the
+ * search criteria select. The keys come from each message's header section
+ * through the mime module (imap_sort_keys_load, which THREAD uses too). */
 #include <string.h>
 #include <strings.h>
 
@@ -26,15 +27,16 @@ struct sort_spec {
 	const struct imap_view *view;
 };
 
-static void load_keys(struct imap_session *s, struct sort_item *it)
+void imap_sort_keys_load(struct imap_session *s, size_t index, struct mime_sort_keys *keys,
+			 int64_t *date_r)
 {
-	const struct store_message_ref *m = &s->view.msgs[it->index];
+	const struct store_message_ref *m = &s->view.msgs[index];
 	size_t want = m->size < SORT_HEADER_MAX ? (size_t)m->size : SORT_HEADER_MAX;
 	char *buf = xmalloc(want + 1);
 	ssize_t n = store_message_read(s->server->store, m, 0, buf, want);
 
-	mime_sort_keys(buf, n > 0 ? (size_t)n : 0, &it->keys);
-	it->date = it->keys.date >= 0 ? it->keys.date : m->internal_date;
+	mime_sort_keys(buf, n > 0 ? (size_t)n : 0, keys);
+	*date_r = keys->date >= 0 ? keys->date : m->internal_date;
 	free(buf);
 }
 
@@ -104,90 +106,67 @@ static bool charset_ok(const struct imap_arg *a)
 	       (strcasecmp(a->str, "UTF-8") == 0 || strcasecmp(a->str, "US-ASCII") == 0);
 }
 
-static uint32_t number_of(struct imap_session *s, size_t index)
+int imap_sort_indexes(struct imap_session *s, const struct imap_arg *criteria, size_t *idx, size_t n)
 {
-	return s->cmd.uid ? s->view.msgs[index].uid : (uint32_t)(index + 1);
-}
-
-/* ORDEREDSUBJECT (RFC 5256 3): threads of equal base subject, each in date order,
- * the threads in the order of their first messages. items come sorted by
- * (subject, date, number). */
-static void thread_reply(struct imap_session *s, struct sort_item *items, size_t n)
-{
-	struct { size_t first, count; } *threads = xcalloc(n ? n : 1, sizeof(*threads));
-	size_t nt = 0;
-	str_t line;
-
-	for (size_t i = 0; i < n; i++) {
-		if (i == 0 || strcasecmp(items[i].keys.base_subject, items[i - 1].keys.base_subject) != 0)
-			threads[nt++].first = i;
-		threads[nt - 1].count++;
-	}
-	/* Threads by their first message's date, then number: a stable insertion sort. */
-	for (size_t i = 1; i < nt; i++)
-		for (size_t j = i; j > 0; j--) {
-			const struct sort_item *a = &items[threads[j - 1].first], *b = &items[threads[j].first];
-			if (a->date < b->date || (a->date == b->date && a->index < b->index))
-				break;
-			typeof(threads[0]) t = threads[j];
-			threads[j] = threads[j - 1], threads[j - 1] = t;
-		}
-	str_init(&line);
-	str_append_cstr(&line, "THREAD");
-	for (size_t t = 0; t < nt; t++) {
-		struct sort_item *first = &items[threads[t].first];
-		str_appendf(&line, t == 0 ? " (%u" : "(%u", number_of(s, first->index));
-		if (threads[t].count == 2)
-			str_appendf(&line, " %u", number_of(s, first[1].index));
-		else
-			for (size_t k = 1; k < threads[t].count; k++)
-				str_appendf(&line, "%s(%u)", k == 1 ? " " : "", number_of(s, first[k].index));
-		str_append(&line, ")", 1);
-	}
-	imap_untagged(s, "%s", line.data);
-	str_free(&line);
-	free(threads);
-}
-
-void cmd_sort(struct imap_session *s)
-{
-	bool thread = strcmp(s->cmd.name, "THREAD") == 0;
 	struct sort_spec spec = { .view = &s->view };
 	struct sort_item *items;
-	size_t *idx = NULL, n = 0;
-	str_t line;
 
-	if (s->cmd.argc < 3 || !charset_ok(&s->cmd.args[1]) ||
-	    (thread ? s->cmd.args[0].type != IMAP_ARG_ATOM || strcasecmp(s->cmd.args[0].str, "ORDEREDSUBJECT") != 0
-		    : parse_criteria(&s->cmd.args[0], &spec) < 0) ||
-	    imap_search_select(s, s->cmd.args + 2, s->cmd.argc - 2, &idx, &n) < 0) {
-		imap_command_done(s, "BAD", thread ? "Syntax: THREAD ORDEREDSUBJECT charset criteria"
-						   : "Syntax: SORT (criteria) charset criteria");
-		return;
-	}
-	if (thread) { /* sorted by subject, then date, then number */
-		spec.key[0] = S_SUBJECT, spec.key[1] = S_DATE, spec.count = 2;
-	}
+	if (parse_criteria(criteria, &spec) < 0)
+		return -1;
 	items = xcalloc(n ? n : 1, sizeof(*items));
 	for (size_t i = 0; i < n; i++) {
 		items[i].index = idx[i];
-		load_keys(s, &items[i]);
+		imap_sort_keys_load(s, idx[i], &items[i].keys, &items[i].date);
 	}
 	current_spec = &spec;
 	qsort(items, n, sizeof(*items), compare_items);
-	if (thread) {
-		thread_reply(s, items, n);
-	} else {
-		str_init(&line);
-		str_append_cstr(&line, "SORT");
-		for (size_t i = 0; i < n; i++)
-			str_appendf(&line, " %u", number_of(s, items[i].index));
-		imap_untagged(s, "%s", line.data);
-		str_free(&line);
-	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		idx[i] = items[i].index;
 		mime_sort_keys_free(&items[i].keys);
+	}
 	free(items);
+	return 0;
+}
+
+static void reply_plain(struct imap_session *s, const uint32_t *hits, size_t n)
+{
+	str_t line;
+
+	str_init(&line);
+	str_append_cstr(&line, "SORT");
+	for (size_t i = 0; i < n; i++)
+		str_appendf(&line, " %u", hits[i]);
+	imap_untagged(s, "%s", line.data);
+	str_free(&line);
+}
+
+/* [RETURN (options)] (criteria) charset search-keys */
+void cmd_sort(struct imap_session *s)
+{
+	const struct imap_arg *a = s->cmd.args;
+	struct imap_return ret;
+	size_t pos = 0, *idx = NULL, n = 0;
+	int has_return = imap_return_parse(a, s->cmd.argc, &pos, &ret);
+	uint32_t *hits;
+
+	if (has_return < 0 || s->cmd.argc < pos + 3 || !charset_ok(&a[pos + 1]) ||
+	    imap_context_check(s, &ret) < 0 ||
+	    imap_search_select(s, a + pos + 2, s->cmd.argc - pos - 2, &idx, &n) < 0 ||
+	    imap_sort_indexes(s, &a[pos], idx, n) < 0) {
+		free(idx);
+		imap_command_done(s, "BAD", "Syntax: SORT [RETURN (options)] (criteria) charset criteria");
+		return;
+	}
+	hits = xcalloc(n ? n : 1, sizeof(*hits));
+	for (size_t i = 0; i < n; i++)
+		hits[i] = s->cmd.uid ? s->view.msgs[idx[i]].uid : (uint32_t)(idx[i] + 1);
+	if (has_return)
+		imap_results_reply(s, &ret, hits, n, 0);
+	else
+		reply_plain(s, hits, n);
+	if (ret.opts & RET_UPDATE)
+		imap_context_add(s, &a[pos], a + pos + 2, s->cmd.argc - pos - 2, idx, n);
+	free(hits);
 	free(idx);
-	imap_command_done(s, "OK", "%s completed", s->cmd.name);
+	imap_command_done(s, "OK", "SORT completed");
 }

@@ -60,6 +60,7 @@ static void report(struct imap_session *s, const struct store_job *j, str_t *mod
 			m->flags = j->flags[k];
 			m->keywords = j->keywords[k];
 			m->modseq = j->modseqs[k];
+			s->view.generation++;
 		}
 		k++;
 		if (j->silent && !s->condstore)

@@ -77,6 +77,10 @@ void imap_parser_free(struct imap_parser *p);
 size_t imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
 			enum imap_parse_result *result_r);
 
+/* A deep copy of an argument (kept past its command), and freeing one. */
+void imap_arg_copy(struct imap_arg *dst, const struct imap_arg *src);
+void imap_arg_free(struct imap_arg *arg);
+
 /* ---- sequence sets: "1:3,7,9:*" ---- */
 struct imap_seqset {
 	struct imap_range { uint32_t lo, hi; } *ranges;

@@ -59,6 +59,27 @@ static void arg_free(struct imap_arg *arg)
 	free(arg->str);
 }
 
+void imap_arg_copy(struct imap_arg *dst, const struct imap_arg *src)
+{
+	*dst = *src;
+	dst->children = NULL;
+	if (src->str != NULL) {
+		dst->str = xmalloc(src->len + 1);
+		memcpy(dst->str, src->str, src->len + 1);
+	}
+	if (src->count > 0) {
+		dst->children = xcalloc(src->count, sizeof(*dst->children));
+		for (size_t i = 0; i < src->count; i++)
+			imap_arg_copy(&dst->children[i], &src->children[i]);
+	}
+}
+
+void imap_arg_free(struct imap_arg *arg)
+{
+	arg_free(arg);
+	memset(arg, 0, sizeof(*arg));
+}
+
 static void parser_clear_command(struct imap_parser *p)
 {
 	arg_free(&p->root);

@@ -36,6 +36,9 @@ struct imap_view {
 	char *keywords[STORE_KEYWORDS_MAX]; /* names by bit */
 	uint32_t *saved;    /* SEARCHRES: the UIDs "$" stands for */
 	size_t saved_count;
+	uint64_t generation; /* moves whenever msgs (or their flags) change */
+	struct imap_context **contexts; /* updating searches (CONTEXT=SEARCH/SORT) */
+	size_t context_count;
 };
 
 /* Flags as a client writes them: system flags, and keywords by name. */
@@ -132,6 +135,37 @@ int imap_view_select_set(struct imap_session *s, const char *set, bool uid, size
 /* Finds a mailbox of the user by IMAP name (INBOX in any case). */
 int imap_mailbox_find(struct imap_session *s, const char *name, struct store_mailbox *mb);
 
+/* imap_results.c: RETURN options of SEARCH and SORT, ESEARCH answers, and
+ * updating contexts (RFC 4731, 5267) */
+enum {
+	RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8, RET_SAVE = 16,
+	RET_UPDATE = 32, RET_CONTEXT = 64, RET_PARTIAL = 128,
+};
+struct imap_return {
+	unsigned opts;
+	uint32_t partial_lo, partial_hi; /* PARTIAL lo:hi, from 1 */
+};
+/* Parses "RETURN (...)" at args[*pos], moving pos past it: 1 if there, 0 if not,
+ * -1 if malformed. */
+int imap_return_parse(const struct imap_arg *args, size_t argc, size_t *pos, struct imap_return *r);
+/* The ESEARCH answer: hits are numbers or UIDs in result order. highest_modseq
+ * 0 leaves MODSEQ out. */
+void imap_results_reply(struct imap_session *s, const struct imap_return *r, const uint32_t *hits,
+			size_t n, uint64_t highest_modseq);
+/* Before a search with UPDATE: -1 if the tag already names a context (BAD);
+ * says NO [NOUPDATE] when there are too many (the search still runs). */
+int imap_context_check(struct imap_session *s, const struct imap_return *r);
+/* Keeps the current command as an updating context: its sort criteria (NULL for
+ * SEARCH), search keys, and result (view indexes in result order). */
+void imap_context_add(struct imap_session *s, const struct imap_arg *sort_criteria,
+		      const struct imap_arg *keys, size_t nkeys, const size_t *idx, size_t n);
+/* REMOVEFROM for results about to be expunged (before the EXPUNGEs). */
+void imap_contexts_expunge(struct imap_session *s, const uint32_t *uids, size_t n);
+/* Re-runs contexts whose view changed, sending ADDTO / REMOVEFROM. */
+void imap_contexts_refresh(struct imap_session *s);
+void imap_contexts_free(struct imap_view *v);
+void cmd_cancelupdate(struct imap_session *s);
+
 /* commands, one file per group (cmd_*.c) */
 void cmd_capability(struct imap_session *s);
 void cmd_noop(struct imap_session *s);
@@ -160,6 +194,14 @@ void cmd_sort(struct imap_session *s);
  * the matches, ascending. Returns 0, or -1 if the criteria are malformed. */
 int imap_search_select(struct imap_session *s, const struct imap_arg *args, size_t argc,
 		       size_t **idx_r, size_t *count_r);
+void cmd_thread(struct imap_session *s);
+struct mime_sort_keys;
+/* The sort and thread keys of view message index, and its sent date (the
+ * internal date if it has none). */
+void imap_sort_keys_load(struct imap_session *s, size_t index, struct mime_sort_keys *keys,
+			 int64_t *date_r);
+/* Puts view indexes in the order of SORT criteria (a list); -1 if malformed. */
+int imap_sort_indexes(struct imap_session *s, const struct imap_arg *criteria, size_t *idx, size_t n);
 /* Would size more octets fit in the user's quota? */
 bool imap_quota_allows(struct imap_session *s, int64_t size);
 bool imap_mailbox_name_valid(const char *name);

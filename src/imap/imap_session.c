@@ -45,7 +45,8 @@ static const struct {
 	{ "MOVE", IN_SELECTED, cmd_copy, true },
 	{ "SEARCH", IN_SELECTED, cmd_search, true },
 	{ "SORT", IN_SELECTED, cmd_sort, true },
-	{ "THREAD", IN_SELECTED, cmd_sort, true },
+	{ "THREAD", IN_SELECTED, cmd_thread, true },
+	{ "CANCELUPDATE", IN_SELECTED, cmd_cancelupdate, false },
 	{ "IDLE", AUTHED, cmd_idle, false },
 	{ "CHECK", IN_SELECTED, cmd_noop, false },
 	{ "UNSELECT", IN_SELECTED, cmd_unselect, false },
@@ -79,7 +80,7 @@ const char *imap_capabilities(const struct imap_session *s)
 
 	snprintf(caps, sizeof(caps),
 		 "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE ENABLE CONDSTORE"
-		 " CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES BINARY SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT QUOTA QUOTA=RES-STORAGE MULTIAPPEND QRESYNC APPENDLIMIT=%lld%s%s",
+		 " CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES BINARY SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE MULTIAPPEND QRESYNC APPENDLIMIT=%lld%s%s",
 		 param_get(P_MESSAGE_SIZE_MAX),
 		 pre_auth && !tls && s->server->tls != NULL ? " STARTTLS" : "",
 		 !pre_auth ? "" : auth_ok ? " AUTH=PLAIN" : " LOGINDISABLED");
@@ -152,6 +153,7 @@ void imap_command_done(struct imap_session *s, const char *status, const char *f
 	va_list ap;
 	str_t prefix;
 
+	imap_contexts_refresh(s); /* results this command changed, before its end */
 	str_init(&prefix);
 	str_appendf(&prefix, "%s %s ", s->cmd.tag, status);
 	va_start(ap, fmt);

@@ -116,6 +116,7 @@ int imap_view_open(struct imap_session *s, int64_t mailbox_id, const char *name,
 void imap_view_close(struct imap_session *s)
 {
 	keywords_free(&s->view);
+	imap_contexts_free(&s->view);
 	x_free(&s->view.saved);
 	x_free(&s->view.name);
 	x_free(&s->view.msgs);
@@ -127,6 +128,9 @@ void imap_view_remove(struct imap_session *s, const uint32_t *uids, size_t count
 	size_t out = 0, k = 0;
 	str_t set;
 
+	if (report)
+		imap_contexts_expunge(s, uids, count); /* while the numbers still hold */
+	s->view.generation++;
 	for (size_t i = 0; i < s->view.count; i++) {
 		while (k < count && uids[k] < s->view.msgs[i].uid)
 			k++;
@@ -198,6 +202,8 @@ void imap_view_sync(struct imap_session *s)
 	free(s->view.msgs);
 	s->view.msgs = fresh;
 	s->view.count = fresh_count;
+	s->view.generation++;
+	imap_contexts_refresh(s);
 }
 
 int imap_view_select_set(struct imap_session *s, const char *text, bool uid, size_t **idx_r,

@@ -474,7 +474,7 @@ int mime_decode(const char *encoding, const char *data, size_t len, str_t *out)
 
 /* RFC 5256 2.1 base subject, on a decoded subject: folded spaces, then leading
  * "re:", "fw:", "fwd:" (with "[blob]"s) and trailing "(fwd)" removed until none. */
-static char *base_subject(const char *decoded)
+static char *base_subject(const char *decoded, bool *is_reply)
 {
 	str_t s;
 	char *p, *start;
@@ -496,7 +496,7 @@ static char *base_subject(const char *decoded)
 		while (len > 0 && start[len - 1] == ' ')
 			start[--len] = '\0', changed = true;
 		if (len >= 5 && strcasecmp(start + len - 5, "(fwd)") == 0)
-			start[len - 5] = '\0', changed = true;
+			start[len - 5] = '\0', changed = *is_reply = true;
 		while (*start == ' ')
 			start++, changed = true;
 		for (const char *const *pre = (const char *const[]){ "re", "fwd", "fw", NULL }; *pre; pre++) {
@@ -510,7 +510,7 @@ static char *base_subject(const char *decoded)
 				for (p = strchr(p, ']') + 1; *p == ' '; p++)
 					;
 			if (*p == ':') {
-				start = p + 1, changed = true;
+				start = p + 1, changed = *is_reply = true;
 				break;
 			}
 		}
@@ -539,6 +539,34 @@ static void first_address(GMimeMessage *msg, GMimeAddressType type, char **local
 		*display_r = xstrdup(name && *name ? name : addr ? addr : "");
 }
 
+/* The message ids of a header (References, In-Reply-To), at most max of the
+ * last ones, appended to k->references. */
+static void add_references(GMimeMessage *msg, const char *field, size_t max, struct mime_sort_keys *k)
+{
+	const char *text = g_mime_object_get_header(GMIME_OBJECT(msg), field);
+	GMimeReferences *refs = text ? g_mime_references_parse(NULL, text) : NULL;
+	int n = refs ? g_mime_references_length(refs) : 0;
+
+	for (int i = n > (int)max ? n - (int)max : 0; i < n; i++) {
+		k->references = xrealloc(k->references, (k->reference_count + 1) * sizeof(char *));
+		k->references[k->reference_count++] = xstrdup(g_mime_references_get_message_id(refs, i));
+	}
+	if (refs != NULL)
+		g_mime_references_free(refs);
+}
+
+/* What THREAD=REFERENCES needs (RFC 5256 3): the Message-ID, and References, or
+ * failing those the first id of In-Reply-To. */
+static void thread_ids(GMimeMessage *msg, struct mime_sort_keys *k)
+{
+	const char *id = g_mime_message_get_message_id(msg);
+
+	k->message_id = id && *id ? xstrdup(id) : NULL;
+	add_references(msg, "References", MIME_REFERENCES_MAX, k);
+	if (k->reference_count == 0)
+		add_references(msg, "In-Reply-To", 1, k);
+}
+
 void mime_sort_keys(const char *header, size_t len, struct mime_sort_keys *k)
 {
 	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(header, len);
@@ -548,8 +576,9 @@ void mime_sort_keys(const char *header, size_t len, struct mime_sort_keys *k)
 
 	memset(k, 0, sizeof(*k));
 	k->date = date ? (int64_t)g_date_time_to_unix(date) : -1;
-	k->base_subject = base_subject(msg ? g_mime_message_get_subject(msg) : NULL);
+	k->base_subject = base_subject(msg ? g_mime_message_get_subject(msg) : NULL, &k->subject_is_reply);
 	if (msg != NULL) {
+		thread_ids(msg, k);
 		first_address(msg, GMIME_ADDRESS_TYPE_FROM, &k->from, &k->display_from);
 		first_address(msg, GMIME_ADDRESS_TYPE_TO, &k->to, &k->display_to);
 		first_address(msg, GMIME_ADDRESS_TYPE_CC, &k->cc, NULL);
@@ -564,6 +593,10 @@ void mime_sort_keys(const char *header, size_t len, struct mime_sort_keys *k)
 
 void mime_sort_keys_free(struct mime_sort_keys *k)
 {
+	for (size_t i = 0; i < k->reference_count; i++)
+		free(k->references[i]);
+	free(k->references);
+	free(k->message_id);
 	free(k->base_subject);
 	free(k->from);
 	free(k->to);

@@ -47,7 +47,12 @@ struct mime_sort_keys {
 	char *base_subject;  /* decoded, Re:/Fwd:/[blob]/(fwd) removed, spaces folded */
 	char *from, *to, *cc; /* local part of the first address ("" if none) */
 	char *display_from, *display_to; /* display name, else the address */
+	bool subject_is_reply; /* a Re:, Fwd: or (fwd) was taken off the subject */
+	char *message_id;      /* without <>; NULL if none */
+	char **references;     /* References (the last MIME_REFERENCES_MAX), else In-Reply-To */
+	size_t reference_count;
 };
+#define MIME_REFERENCES_MAX 64
 void mime_sort_keys(const char *header, size_t len, struct mime_sort_keys *keys);
 void mime_sort_keys_free(struct mime_sort_keys *keys);
 
