@@ -1,8 +1,11 @@
 /* cmd_append: APPEND mailbox [(flags)] [date] literal, repeated for MULTIAPPEND
- * (RFC 3502): all the messages are stored in one writer job, so all or none.
+ * (RFC 3502), where CATENATE (RFC 4469) may stand for the literal: a message
+ * joined from literal text and the bytes IMAP URLs name. All the messages are
+ * stored in one writer job, so all or none.
  * Stored straight into the mailbox (saving to Sent is not a transmission), durable
  * before OK, answered with APPENDUID (UIDPLUS). */
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "imap_private.h"
@@ -14,6 +17,7 @@ struct append_message {
 	struct store_flag_change keywords;
 	char *names[STORE_KEYWORDS_MAX];
 	char msgid[33];
+	str_t joined; /* CATENATE's message */
 };
 
 struct append_job {
@@ -45,8 +49,11 @@ static int append_run(store_tx_t *tx, void *arg)
 static void job_free(struct append_job *j)
 {
 	for (size_t i = 0; i < j->count; i++)
+	{
 		for (size_t k = 0; k < j->msgs[i].keywords.keyword_count; k++)
 			free(j->msgs[i].names[k]);
+		str_free(&j->msgs[i].joined);
+	}
 	free(j->msgs);
 	free(j->uids);
 	free(j);
@@ -84,8 +91,43 @@ static int64_t parse_date_time(const char *text)
 	return (int64_t)timegm(&tm) - offset;
 }
 
-/* One "[(flags)] [date] literal" group from args[*pos]; returns NULL after replying. */
-static const char *parse_message(struct imap_session *s, size_t *pos, struct append_message *m)
+/* CATENATE (TEXT literal / URL url ...): the joined message into out. Returns
+ * 0, or -1 with the reply in why ("BAD ..." or "NO ..."). */
+static int catenate(struct imap_session *s, const struct imap_arg *list, str_t *out, str_t *why)
+{
+	for (size_t i = 0; i < list->count; i += 2) {
+		const struct imap_arg *kind = &list->children[i], *value = kind + 1;
+		if (i + 1 >= list->count || kind->type != IMAP_ARG_ATOM) {
+			str_append_cstr(why, "BAD Syntax: CATENATE (TEXT literal / URL url ...)");
+			return -1;
+		}
+		if (strcasecmp(kind->str, "TEXT") == 0 && value->type == IMAP_ARG_LITERAL) {
+			str_append(out, value->str, value->len);
+		} else if (strcasecmp(kind->str, "URL") == 0 && value->type != IMAP_ARG_LIST) {
+			if (imap_url_fetch(s, value->str, false, out) < 0) {
+				str_appendf(why, "NO [BADURL %s] The URL names nothing this user may read",
+					    imap_url_printable(value->str));
+				return -1;
+			}
+		} else {
+			str_append_cstr(why, "BAD Syntax: CATENATE (TEXT literal / URL url ...)");
+			return -1;
+		}
+		if ((int64_t)out->len > param_get(P_MESSAGE_SIZE_MAX)) {
+			str_append_cstr(why, "NO [TOOBIG] The joined message is larger than the limit");
+			return -1;
+		}
+	}
+	if (out->len == 0) {
+		str_append_cstr(why, "BAD CATENATE needs at least one part");
+		return -1;
+	}
+	return 0;
+}
+
+/* One "[(flags)] [date] literal|CATENATE (...)" group from args[*pos]; returns
+ * 0, or -1 with the reply in why. */
+static int parse_message(struct imap_session *s, size_t *pos, struct append_message *m, str_t *why)
 {
 	const struct imap_arg *a = s->cmd.args;
 	struct imap_flag_list fl = { 0 };
@@ -93,44 +135,53 @@ static const char *parse_message(struct imap_session *s, size_t *pos, struct app
 
 	if (*pos < s->cmd.argc && a[*pos].type == IMAP_ARG_LIST) {
 		if (imap_parse_flags(a[*pos].children, a[*pos].count, &fl) < 0)
-			return "Invalid flag";
+			return str_append_cstr(why, "BAD Invalid flag"), -1;
 		(*pos)++;
 	}
 	if (*pos < s->cmd.argc && a[*pos].type == IMAP_ARG_STRING) {
 		if ((date = parse_date_time(a[*pos].str)) < 0)
-			return "Invalid date-time";
+			return str_append_cstr(why, "BAD Invalid date-time"), -1;
 		(*pos)++;
 	}
-	if (*pos >= s->cmd.argc || a[*pos].type != IMAP_ARG_LITERAL || a[*pos].len == 0)
-		return "Syntax: APPEND mailbox [(flags)] [date] literal ...";
+	str_init(&m->joined);
+	if (*pos + 1 < s->cmd.argc && a[*pos].type == IMAP_ARG_ATOM && strcasecmp(a[*pos].str, "CATENATE") == 0 &&
+	    a[*pos + 1].type == IMAP_ARG_LIST) {
+		if (catenate(s, &a[*pos + 1], &m->joined, why) < 0)
+			return -1;
+		(*pos)++;
+	} else if (*pos >= s->cmd.argc || a[*pos].type != IMAP_ARG_LITERAL || a[*pos].len == 0) {
+		return str_append_cstr(why, "BAD Syntax: APPEND mailbox [(flags)] [date] literal ..."), -1;
+	}
 	id_random_hex(m->msgid, 16);
 	/* msgid and keyword pointers are set once the array stops moving (parse_messages). */
-	m->a = (struct store_append){ .bytes = a[*pos].str, .len = a[*pos].len, .sender = "",
+	m->a = (struct store_append){ .bytes = m->joined.data ? m->joined.data : a[*pos].str,
+				      .len = m->joined.data ? m->joined.len : a[*pos].len, .sender = "",
 				      .flags = fl.flags, .internal_date = date };
 	for (size_t k = 0; k < fl.keyword_count; k++)
 		m->names[k] = xstrdup(fl.keywords[k]);
 	m->keywords = (struct store_flag_change){ .op = '+', .keyword_count = fl.keyword_count };
 	(*pos)++;
-	return NULL;
+	return 0;
 }
 
 static struct append_job *parse_messages(struct imap_session *s, int64_t *octets_r)
 {
 	struct append_job *j = xcalloc(1, sizeof(*j));
 	size_t pos = 1;
-	const char *why;
+	str_t why;
 
 	*octets_r = 0;
+	str_init(&why);
 	while (pos < s->cmd.argc || j->count == 0) {
 		if (j->count == APPEND_MAX) {
-			why = "Too many messages in one APPEND";
+			str_append_cstr(&why, "BAD Too many messages in one APPEND");
 			goto bad;
 		}
 		j->msgs = xrealloc(j->msgs, (j->count + 1) * sizeof(*j->msgs));
 		memset(&j->msgs[j->count], 0, sizeof(*j->msgs));
-		if ((why = parse_message(s, &pos, &j->msgs[j->count])) != NULL)
+		if (parse_message(s, &pos, &j->msgs[j->count++], &why) < 0)
 			goto bad;
-		*octets_r += (int64_t)j->msgs[j->count++].a.len;
+		*octets_r += (int64_t)j->msgs[j->count - 1].a.len;
 	}
 	for (size_t i = 0; i < j->count; i++) {
 		j->msgs[i].a.msgid = j->msgs[i].msgid;
@@ -140,7 +191,8 @@ static struct append_job *parse_messages(struct imap_session *s, int64_t *octets
 	return j;
 bad:
 	job_free(j);
-	imap_command_done(s, "BAD", "%s", why);
+	imap_command_done(s, why.data[0] == 'N' ? "NO" : "BAD", "%s", strchr(why.data, ' ') + 1);
+	str_free(&why);
 	return NULL;
 }
 

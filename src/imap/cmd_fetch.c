@@ -746,3 +746,36 @@ void cmd_fetch(struct imap_session *s)
 	s->resume = fetch_resume;
 	fetch_resume(s);
 }
+
+int imap_section_read(struct imap_session *s, const struct store_message_ref *ref, const char *section,
+		      str_t *out)
+{
+	struct fetch_state *f = xcalloc(1, sizeof(*f));
+	struct mime_summary mime = { 0 };
+	char *atom = xasprintf("BODY.PEEK[%s]", section ? section : "");
+	uint64_t start, end;
+	str_t text;
+	int rc = -1;
+
+	str_init(&text);
+	if ((section == NULL || strchr(section, ']') == NULL) && parse_body_item(f, atom) == 0 &&
+	    !f->items[0].partial && (!f->needs_mime || load_mime(s, f, ref, &mime)) &&
+	    section_range(s, &f->items[0], ref, &mime, &start, &end, &text)) {
+		if (text.data != NULL) {
+			str_append(out, text.data + start, (size_t)(end - start));
+			rc = 0;
+		} else {
+			str_reserve(out, (size_t)(end - start));
+			rc = store_message_read(s->server->store, ref, start, out->data + out->len,
+						(size_t)(end - start)) == (ssize_t)(end - start) ? 0 : -1;
+			if (rc == 0)
+				out->len += (size_t)(end - start);
+		}
+	}
+	str_free(&text);
+	mime_summary_free(&mime);
+	cache_flush(s, f);
+	state_free(f);
+	free(atom);
+	return rc;
+}

@@ -81,6 +81,27 @@ size_t imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
 void imap_arg_copy(struct imap_arg *dst, const struct imap_arg *src);
 void imap_arg_free(struct imap_arg *arg);
 
+/* ---- IMAP URLs naming a message or part (RFC 5092), with URLAUTH (RFC 4467) ---- */
+enum imap_url_access { IMAP_URL_NONE, IMAP_URL_ANONYMOUS, IMAP_URL_AUTHUSER, IMAP_URL_USER, IMAP_URL_SUBMIT };
+struct imap_url {
+	char *user;           /* imap://USER@host/: decoded; NULL in "/..." */
+	char *mailbox;        /* decoded */
+	uint32_t uidvalidity; /* 0: not given */
+	uint32_t uid;
+	char *section;        /* decoded; NULL: the whole message */
+	bool partial;
+	uint64_t partial_off, partial_len; /* len UINT64_MAX: to the end */
+	int64_t expire;       /* seconds since the epoch; -1: none */
+	char *access;         /* as written after ";URLAUTH="; NULL if none */
+	enum imap_url_access access_kind;
+	char *access_user;    /* user+NAME, submit+NAME: decoded */
+	char *mechanism, *token; /* NULL when the URL is only a rump */
+	size_t rump_len;      /* the URL up to and with the access: what the token signs */
+};
+/* Returns 0, or -1 if text is not such a URL. */
+int imap_url_parse(const char *text, struct imap_url *url);
+void imap_url_free(struct imap_url *url);
+
 /* ---- sequence sets: "1:3,7,9:*" ---- */
 struct imap_seqset {
 	struct imap_range { uint32_t lo, hi; } *ranges;

@@ -166,6 +166,20 @@ void imap_contexts_refresh(struct imap_session *s);
 void imap_contexts_free(struct imap_view *v);
 void cmd_cancelupdate(struct imap_session *s);
 
+/* cmd_fetch.c: the bytes BODY[section] names (section NULL or "": the whole
+ * message), appended to out; -1 if the section is malformed or no such part. */
+int imap_section_read(struct imap_session *s, const struct store_message_ref *ref, const char *section,
+		      str_t *out);
+
+/* cmd_urlauth.c: the bytes an IMAP URL names (CATENATE, URLFETCH). Without
+ * URLAUTH a URL may name only the user's own mail. Returns 0, or -1 (BADURL). */
+int imap_url_fetch(struct imap_session *s, const char *text, bool need_urlauth, str_t *out);
+/* text if a BADURL response code may carry it as it is, else "". */
+const char *imap_url_printable(const char *text);
+void cmd_genurlauth(struct imap_session *s);
+void cmd_resetkey(struct imap_session *s);
+void cmd_urlfetch(struct imap_session *s);
+
 /* commands, one file per group (cmd_*.c) */
 void cmd_capability(struct imap_session *s);
 void cmd_noop(struct imap_session *s);

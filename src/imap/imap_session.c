@@ -47,6 +47,9 @@ static const struct {
 	{ "SORT", IN_SELECTED, cmd_sort, true },
 	{ "THREAD", IN_SELECTED, cmd_thread, true },
 	{ "CANCELUPDATE", IN_SELECTED, cmd_cancelupdate, false },
+	{ "GENURLAUTH", AUTHED, cmd_genurlauth, false },
+	{ "RESETKEY", AUTHED, cmd_resetkey, false },
+	{ "URLFETCH", AUTHED, cmd_urlfetch, false },
 	{ "IDLE", AUTHED, cmd_idle, false },
 	{ "CHECK", IN_SELECTED, cmd_noop, false },
 	{ "UNSELECT", IN_SELECTED, cmd_unselect, false },
@@ -80,7 +83,7 @@ const char *imap_capabilities(const struct imap_session *s)
 
 	snprintf(caps, sizeof(caps),
 		 "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE ENABLE CONDSTORE"
-		 " CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES BINARY SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE MULTIAPPEND QRESYNC APPENDLIMIT=%lld%s%s",
+		 " CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES BINARY SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE MULTIAPPEND CATENATE URLAUTH QRESYNC APPENDLIMIT=%lld%s%s",
 		 param_get(P_MESSAGE_SIZE_MAX),
 		 pre_auth && !tls && s->server->tls != NULL ? " STARTTLS" : "",
 		 !pre_auth ? "" : auth_ok ? " AUTH=PLAIN" : " LOGINDISABLED");

@@ -125,6 +125,12 @@ void id_random_hex(char *buf, size_t nbytes);
 void time_rfc5322(char *buf, size_t size);
 int64_t time_now_ms(void);
 
+/* ---- digests (OpenSSL) ---- */
+/* HMAC-SHA-256 of data under key, as 64 lowercase hex characters and a NUL. */
+void hmac_sha256_hex(const void *key, size_t key_len, const void *data, size_t len, char out[65]);
+/* Equal strings, compared in time that does not depend on where they differ. */
+bool secret_equal(const char *a, const char *b);
+
 /* ---- base64 (OpenSSL EVP) and SASL PLAIN (RFC 4616) ---- */
 /* Decodes strict base64; returns 0 or -1 (bad input). out is NUL-terminated. */
 int base64_decode(const char *in, size_t len, str_t *out);

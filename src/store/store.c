@@ -70,6 +70,8 @@ static const char *const migrations[] = {
 	" JOIN blobs b ON b.id = m.blob_id WHERE mb.owner_id = recipients.id),"
 	" used_messages = (SELECT COUNT(*) FROM mailboxes mb JOIN mailbox_messages mm"
 	" ON mm.mailbox_id = mb.id WHERE mb.owner_id = recipients.id);",
+	/* 8: URLAUTH (RFC 4467): each mailbox's access key, made on first use */
+	"ALTER TABLE mailboxes ADD COLUMN urlauth_key TEXT;",
 };
 
 sqlite3_stmt *store_stmt(store_t *store, const char *sql)

@@ -123,6 +123,10 @@ int store_mailbox_state(store_t *store, int64_t mailbox_id, uint32_t *uidnext_r,
 /* Every message of the mailbox in UID order; caller frees *refs_r. */
 int store_mailbox_messages(store_t *store, int64_t mailbox_id,
 			   struct store_message_ref **refs_r, size_t *count_r);
+/* One message of a mailbox: 1 found, 0 no such UID, -1 error. */
+int store_message_by_uid(store_t *store, int64_t mailbox_id, uint32_t uid, struct store_message_ref *ref);
+/* A mailbox's URLAUTH access key (hex): 1 (allocated), 0 none yet, -1 error. */
+int store_mailbox_urlauth_key(store_t *store, int64_t mailbox_id, char **key_r);
 /* Reads len bytes at off within a stored message; returns bytes read or -1. */
 ssize_t store_message_read(store_t *store, const struct store_message_ref *ref,
 			   uint64_t off, void *buf, size_t len);
@@ -243,6 +247,10 @@ int store_tx_mailbox_create(store_tx_t *tx, int64_t owner_id, const char *name);
 int store_tx_mailbox_delete(store_tx_t *tx, int64_t mailbox_id);
 /* Renames a mailbox and everything below it. */
 int store_tx_mailbox_rename(store_tx_t *tx, int64_t owner_id, const char *from, const char *to);
+/* URLAUTH keys: gives a mailbox fresh_key unless it has one; forgets the key of
+ * one mailbox, or of all the owner's (mailbox_id 0), so URLs made with it fail. */
+int store_tx_urlauth_key_ensure(store_tx_t *tx, int64_t mailbox_id, const char *fresh_key);
+int store_tx_urlauth_keys_reset(store_tx_t *tx, int64_t owner_id, int64_t mailbox_id);
 int store_tx_mailbox_subscribe(store_tx_t *tx, int64_t mailbox_id, bool subscribed);
 /* Copies messages (same stored bytes, flags and internal date; new UIDs, written to
  * dst_uids_r in order); with expunge_source it is a MOVE. */

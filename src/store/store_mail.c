@@ -389,6 +389,37 @@ int store_tx_mailbox_subscribe(store_tx_t *tx, int64_t mailbox_id, bool subscrib
 			  mailbox_id, NULL, NULL);
 }
 
+int store_tx_urlauth_key_ensure(store_tx_t *tx, int64_t mailbox_id, const char *fresh_key)
+{
+	return exec_bound(tx->store, "UPDATE mailboxes SET urlauth_key = ?2 WHERE id = ?1 AND urlauth_key IS NULL",
+			  mailbox_id, fresh_key, NULL);
+}
+
+int store_tx_urlauth_keys_reset(store_tx_t *tx, int64_t owner_id, int64_t mailbox_id)
+{
+	if (mailbox_id > 0)
+		return exec_bound(tx->store, "UPDATE mailboxes SET urlauth_key = NULL WHERE id = ?1", mailbox_id,
+				  NULL, NULL);
+	return exec_bound(tx->store, "UPDATE mailboxes SET urlauth_key = NULL WHERE owner_id = ?1", owner_id,
+			  NULL, NULL);
+}
+
+int store_mailbox_urlauth_key(store_t *store, int64_t mailbox_id, char **key_r)
+{
+	sqlite3_stmt *st = store_stmt(store, "SELECT urlauth_key FROM mailboxes WHERE id = ?1");
+	int rc;
+
+	*key_r = NULL;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*key_r = store_column_dup(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? *key_r != NULL : rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int keyword_bits(store_tx_t *tx, int64_t mailbox_id, const char *const *names, size_t count,
 			uint64_t *bits_r);
 
@@ -647,15 +678,31 @@ int store_mailbox_by_name(store_t *store, int64_t owner_id, const char *name,
 	return 1;
 }
 
+#define MESSAGE_REF_COLUMNS \
+	"SELECT mm.uid, m.id, m.msgid, b.segment, b.offset, b.length, mm.flags, mm.modseq," \
+	" mm.internal_date, mm.keywords, m.indexed" \
+	" FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id" \
+	" JOIN blobs b ON b.id = m.blob_id"
+
+static void message_ref_read(sqlite3_stmt *st, struct store_message_ref *r)
+{
+	r->uid = (uint32_t)sqlite3_column_int64(st, 0);
+	r->message_id = sqlite3_column_int64(st, 1);
+	snprintf(r->msgid, sizeof(r->msgid), "%s", (const char *)sqlite3_column_text(st, 2));
+	r->segment = sqlite3_column_int64(st, 3);
+	r->offset = sqlite3_column_int64(st, 4);
+	r->size = sqlite3_column_int64(st, 5);
+	r->flags = (unsigned)sqlite3_column_int(st, 6);
+	r->modseq = (uint64_t)sqlite3_column_int64(st, 7);
+	r->internal_date = sqlite3_column_int64(st, 8);
+	r->keywords = (uint64_t)sqlite3_column_int64(st, 9);
+	r->indexed = sqlite3_column_int(st, 10) != 0;
+}
+
 int store_mailbox_messages(store_t *store, int64_t mailbox_id,
 			   struct store_message_ref **refs_r, size_t *count_r)
 {
-	static const char sql[] =
-		"SELECT mm.uid, m.id, m.msgid, b.segment, b.offset, b.length, mm.flags, mm.modseq,"
-		" mm.internal_date, mm.keywords, m.indexed"
-		" FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id"
-		" JOIN blobs b ON b.id = m.blob_id WHERE mm.mailbox_id = ?1 ORDER BY mm.uid";
-	sqlite3_stmt *st = store_stmt(store, sql);
+	sqlite3_stmt *st = store_stmt(store, MESSAGE_REF_COLUMNS " WHERE mm.mailbox_id = ?1 ORDER BY mm.uid");
 	struct store_message_ref *refs = NULL;
 	size_t count = 0, cap = 0;
 	int rc;
@@ -668,18 +715,7 @@ int store_mailbox_messages(store_t *store, int64_t mailbox_id,
 			cap = cap ? cap * 2 : 64;
 			refs = xrealloc(refs, cap * sizeof(*refs));
 		}
-		struct store_message_ref *r = &refs[count++];
-		r->uid = (uint32_t)sqlite3_column_int64(st, 0);
-		r->message_id = sqlite3_column_int64(st, 1);
-		snprintf(r->msgid, sizeof(r->msgid), "%s", (const char *)sqlite3_column_text(st, 2));
-		r->segment = sqlite3_column_int64(st, 3);
-		r->offset = sqlite3_column_int64(st, 4);
-		r->size = sqlite3_column_int64(st, 5);
-		r->flags = (unsigned)sqlite3_column_int(st, 6);
-		r->modseq = (uint64_t)sqlite3_column_int64(st, 7);
-		r->internal_date = sqlite3_column_int64(st, 8);
-		r->keywords = (uint64_t)sqlite3_column_int64(st, 9);
-		r->indexed = sqlite3_column_int(st, 10) != 0;
+		message_ref_read(st, &refs[count++]);
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
@@ -689,6 +725,22 @@ int store_mailbox_messages(store_t *store, int64_t mailbox_id,
 	*refs_r = refs;
 	*count_r = count;
 	return 0;
+}
+
+int store_message_by_uid(store_t *store, int64_t mailbox_id, uint32_t uid, struct store_message_ref *ref)
+{
+	sqlite3_stmt *st = store_stmt(store, MESSAGE_REF_COLUMNS " WHERE mm.mailbox_id = ?1 AND mm.uid = ?2");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	sqlite3_bind_int64(st, 2, uid);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		message_ref_read(st, ref);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 ssize_t store_message_read(store_t *store, const struct store_message_ref *ref, uint64_t off,

@@ -1,7 +1,9 @@
-/* fuzz_imap: the IMAP command parser fed in input-chosen chunk sizes, and
- * sequence sets. Invariants: no crash, no leak, limits hold. */
+/* fuzz_imap: the IMAP command parser fed in input-chosen chunk sizes, sequence
+ * sets, and IMAP URLs (each parsed argument, and an argument copied deeply).
+ * Invariants: no crash, no leak, limits hold. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "imap/imap.h"
 
@@ -27,6 +29,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (p.root.count > 0 && p.root.children[0].type == IMAP_ARG_ATOM &&
 			    imap_seqset_parse(p.root.children[0].str, 100, &set) == 0)
 				imap_seqset_free(&set);
+			for (size_t i = 0; i < p.root.count; i++) {
+				struct imap_url url;
+				struct imap_arg copy;
+				if (p.root.children[i].type != IMAP_ARG_LIST &&
+				    imap_url_parse(p.root.children[i].str, &url) == 0) {
+					if (url.access != NULL && url.rump_len > strlen(p.root.children[i].str))
+						abort();
+					imap_url_free(&url);
+				}
+				imap_arg_copy(&copy, &p.root.children[i]);
+				imap_arg_free(&copy);
+			}
 			imap_parser_reset(&p);
 		} else if (r == IMAP_PARSE_ERROR && p.fatal) {
 			break;

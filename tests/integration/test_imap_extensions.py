@@ -22,14 +22,25 @@ class Raw:
         if user:
             self.ok("l1", f'LOGIN "{user}" "{pw}"')
 
+    def response(self):
+        """One response line, literals included (as they came)."""
+        line = self.f.readline()
+        assert line, "connection closed"
+        while True:
+            m = re.search(rb"\{(\d+)\}\r\n$", line)
+            if not m:
+                return line.rstrip(b"\r\n")
+            line += self.f.read(int(m.group(1)))
+            line += self.f.readline()
+
     def cmd(self, tag, text):
-        """Sends one command; returns (untagged lines, tagged line)."""
-        self.sock.sendall(f"{tag} {text}\r\n".encode())
+        """Sends one command (str, or bytes holding LITERAL+ literals); returns
+        (untagged responses, tagged line)."""
+        data = text if isinstance(text, bytes) else text.encode()
+        self.sock.sendall(tag.encode() + b" " + data + b"\r\n")
         untagged = []
         while True:
-            line = self.f.readline()
-            assert line, "connection closed"
-            line = line.rstrip(b"\r\n")
+            line = self.response()
             if line.startswith(tag.encode() + b" "):
                 return untagged, line
             untagged.append(line)
@@ -38,6 +49,13 @@ class Raw:
         untagged, done = self.cmd(tag, text)
         assert done.startswith(f"{tag} OK".encode()), (text, done)
         return untagged
+
+    def body(self, mailbox, uid, section=""):
+        self.ok("f0", f"EXAMINE {mailbox}")
+        [resp] = [r for r in self.ok("f1", f"UID FETCH {uid} (BODY.PEEK[{section}])") if b" FETCH " in r]
+        n = int(re.search(rb"\{(\d+)\}\r\n", resp).group(1))
+        start = resp.index(b"}\r\n") + 3
+        return resp[start:start + n]
 
     def close(self):
         self.cmd("z9", "LOGOUT")
@@ -187,3 +205,106 @@ def test_thread_references(server):
     _, bad = r.cmd("t4", "THREAD NOSUCH UTF-8 ALL")
     assert bad.startswith(b"t4 BAD")
     r.close()
+
+
+MULTIPART = ("From: a@remote.test\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+             "Content-Type: multipart/mixed; boundary=XX\r\n\r\n"
+             "--XX\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n"
+             "--XX\r\nContent-Type: text/plain\r\n\r\nsecond part\r\n--XX--\r\n")
+
+
+def literal(data):
+    return b"{%d+}\r\n" % len(data) + data
+
+
+def uidvalidity(raw, mailbox):
+    out = raw.ok("v0", f"STATUS {mailbox} (UIDVALIDITY)")
+    return int(re.search(rb"UIDVALIDITY (\d+)", out[0]).group(1))
+
+
+def test_catenate(server):
+    user, pw = server.add_user()
+    other, other_pw = server.add_user()
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as s:
+        s.sendmail("a@remote.test", [user], MULTIPART.encode())
+        s.sendmail("a@remote.test", [other], MULTIPART.encode())
+    r = Raw(server, user, pw)
+    assert b"CATENATE" in r.ok("c0", "CAPABILITY")[0].split()
+    v = uidvalidity(r, "INBOX")
+    head = b"From: me@here.test\r\nSubject: forwarded part\r\n\r\nSee below:\r\n"
+    _, done = r.cmd("c1", b"APPEND Drafts (\\Draft) CATENATE (TEXT " + literal(head) +
+                    f' URL "/INBOX;UIDVALIDITY={v}/;UID=1/;SECTION=2" TEXT '.encode() +
+                    literal(b"\r\n-- \r\nme\r\n") + b")")
+    assert done.startswith(b"c1 OK [APPENDUID "), done
+    uid = int(done.split()[4].rstrip(b"]"))
+    assert r.body("Drafts", uid) == head + b"second part" + b"\r\n-- \r\nme\r\n"
+    # A URL with PARTIAL, and the whole message
+    _, done = r.cmd("c2", f'APPEND Drafts CATENATE (URL "/INBOX/;UID=1/;SECTION=1/;PARTIAL=0.5")'.encode())
+    assert done.startswith(b"c2 OK"), done
+    assert r.body("Drafts", uid + 1) == b"first"
+    whole = r.body("INBOX", 1)
+    _, done = r.cmd("c3", b'APPEND Drafts CATENATE (URL "/INBOX/;UID=1")')
+    assert r.body("Drafts", uid + 2) == whole
+    # Wrong UIDVALIDITY, no such message, someone else's mailbox, garbage: BADURL
+    other_url = "imap://" + other.replace("@", "%40") + "@127.0.0.1/INBOX/;UID=1"
+    for i, url in enumerate([f"/INBOX;UIDVALIDITY={v + 1}/;UID=1", "/INBOX/;UID=99",
+                             other_url, "/INBOX/;UID=1/;SECTION=9", "nonsense"]):
+        _, done = r.cmd(f"e{i}", f'APPEND Drafts CATENATE (TEXT {{1+}}\r\nx URL "{url}")'.encode())
+        assert done.startswith(f"e{i} NO [BADURL".encode()), (url, done)
+    _, done = r.cmd("e9", b"APPEND Drafts CATENATE (TEXT)")
+    assert done.startswith(b"e9 BAD"), done
+    r.close()
+
+
+def test_urlauth(server):
+    owner, owner_pw = server.add_user()
+    friend, friend_pw = server.add_user()
+    stranger, stranger_pw = server.add_user()
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as s:
+        s.sendmail("a@remote.test", [owner], MULTIPART.encode())
+    r = Raw(server, owner, owner_pw)
+    assert b"URLAUTH" in r.ok("c0", "CAPABILITY")[0].split()
+    v = uidvalidity(r, "INBOX")
+    base = f"imap://{owner.replace('@', '%40')}@127.0.0.1/INBOX;UIDVALIDITY={v}/;UID=1/;SECTION=1"
+
+    def sign(tag, rump):
+        out = r.ok(tag, f'GENURLAUTH "{rump}" INTERNAL')
+        [url] = re.findall(rb'"([^"]+)"', out[0])
+        assert url.startswith(rump.encode() + b":internal:"), url
+        return url.decode()
+
+    for_friend = sign("g1", base + ";URLAUTH=user+" + friend.replace("@", "%40"))
+    for_all = sign("g2", base + ";URLAUTH=authuser")
+    expired = sign("g3", base + ";EXPIRE=2020-01-01T00:00:00Z;URLAUTH=authuser")
+    tampered = for_all[:-1] + ("0" if for_all[-1] != "0" else "1")
+    _, done = r.cmd("g4", f'GENURLAUTH "{base};URLAUTH=authuser" NOSUCHMECH')
+    assert done.startswith(b"g4 NO"), done
+    friend_url = "imap://" + friend.replace("@", "%40") + "@127.0.0.1/INBOX/;UID=1;URLAUTH=authuser"
+    _, done = r.cmd("g5", f'GENURLAUTH "{friend_url}" INTERNAL')  # not the owner's mail
+    assert done.startswith(b"g5 NO [BADURL"), done
+
+    def fetch(raw, url):
+        [resp] = raw.ok("u1", f'URLFETCH "{url}"')
+        assert resp.startswith(b'* URLFETCH "' + url.encode() + b'" '), resp
+        rest = resp[len(url) + 14:]
+        return None if rest == b"NIL" else rest[rest.index(b"}\r\n") + 3:]
+
+    f = Raw(server, friend, friend_pw)
+    st = Raw(server, stranger, stranger_pw)
+    assert fetch(f, for_friend) == b"first part"
+    assert fetch(st, for_friend) is None          # user+friend only
+    assert fetch(st, for_all) == b"first part"    # any authenticated user
+    assert fetch(st, tampered) is None
+    assert fetch(st, expired) is None
+    assert fetch(st, base) is None                # not signed at all
+    # CATENATE may use a URL signed for this user
+    _, done = f.cmd("c1", f'APPEND INBOX CATENATE (URL "{for_friend}")'.encode())
+    assert done.startswith(b"c1 OK"), done
+    r.ok("k1", "RESETKEY INBOX")                  # the old URLs stop working
+    assert fetch(f, for_friend) is None
+    renewed = sign("g6", base + ";URLAUTH=authuser")
+    assert renewed != for_all and fetch(st, renewed) == b"first part"
+    r.ok("k2", "RESETKEY")
+    assert fetch(st, renewed) is None
+    for raw in (r, f, st):
+        raw.close()

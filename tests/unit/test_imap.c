@@ -147,12 +147,52 @@ static void test_seqset(void **state)
 			fail_msg("'%s' parsed as a sequence set", bad[i]);
 }
 
+static void test_url(void **state)
+{
+	struct imap_url u;
+	const char *signed_url = "imap://joe%40example.com;AUTH=*@mail.test/Sent%20Items;UIDVALIDITY=7/;UID=20"
+				 "/;SECTION=1.2/;PARTIAL=5.10;EXPIRE=2030-01-01T00:00:00+01:00"
+				 ";URLAUTH=user+fred%40example.com:INTERNAL:0123456789abcdef0123456789abcdef";
+
+	(void)state;
+	assert_int_equal(imap_url_parse(signed_url, &u), 0);
+	assert_string_equal(u.user, "joe@example.com");
+	assert_string_equal(u.mailbox, "Sent Items");
+	assert_int_equal(u.uidvalidity, 7);
+	assert_int_equal(u.uid, 20);
+	assert_string_equal(u.section, "1.2");
+	assert_true(u.partial && u.partial_off == 5 && u.partial_len == 10);
+	assert_int_equal(u.expire, 1893452400); /* 2029-12-31T23:00:00Z */
+	assert_int_equal(u.access_kind, IMAP_URL_USER);
+	assert_string_equal(u.access_user, "fred@example.com");
+	assert_string_equal(u.mechanism, "INTERNAL");
+	assert_int_equal(u.rump_len, strstr(signed_url, ":INTERNAL") - signed_url);
+	imap_url_free(&u);
+
+	assert_int_equal(imap_url_parse("/INBOX/;uid=3/;section=HEADER.FIELDS%20(From)", &u), 0);
+	assert_null(u.user);
+	assert_string_equal(u.section, "HEADER.FIELDS (From)");
+	assert_int_equal(u.uidvalidity, 0);
+	assert_null(u.access);
+	imap_url_free(&u);
+
+	const char *bad[] = {
+		"", "INBOX/;UID=1", "/INBOX", "/INBOX/;UID=0", "/INBOX/;UID=99999999999", "/;UID=1",
+		"/INBOX/;UID=1 x", "/IN%00BOX/;UID=1", "/INBOX/;UID=1/;SECTION=%4", "/INBOX/;UID=1/;PARTIAL=x",
+		"/INBOX/;UID=1;URLAUTH=nobody", "/INBOX/;UID=1;URLAUTH=user+", "/INBOX/;UID=1;URLAUTH=anonymous:INTERNAL:12",
+		"/INBOX/;UID=1;EXPIRE=tomorrow;URLAUTH=authuser", "imap://host", "/INBOX;UIDVALIDITY=x/;UID=1",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(imap_url_parse(bad[i], &u), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parser_cases),
 		cmocka_unit_test(test_parser_line_limit),
 		cmocka_unit_test(test_seqset),
+		cmocka_unit_test(test_url),
 	};
 	return cmocka_run_group_tests_name("imap", tests, NULL, NULL);
 }
