@@ -779,3 +779,30 @@ int imap_section_read(struct imap_session *s, const struct store_message_ref *re
 	free(atom);
 	return rc;
 }
+
+bool imap_fetch_atts_valid(const struct imap_arg *atts)
+{
+	struct fetch_state *f = xcalloc(1, sizeof(*f));
+	bool ok = parse_items(f, atts, false) == 0;
+
+	for (size_t i = 0; ok && i < f->nitems; i++)
+		if ((f->items[i].kind == F_SECTION || f->items[i].kind == F_BINARY) && !f->items[i].peek)
+			ok = false;
+	state_free(f);
+	return ok;
+}
+
+void imap_fetch_push(struct imap_session *s, const struct imap_arg *atts, size_t first, size_t count)
+{
+	struct fetch_state *f = xcalloc(1, sizeof(*f));
+	bool has_uid = false;
+
+	for (size_t i = 0; i < atts->count; i++)
+		has_uid |= atts->children[i].type == IMAP_ARG_ATOM && strcasecmp(atts->children[i].str, "UID") == 0;
+	if (parse_items(f, atts, !has_uid) == 0) /* UID always, once */
+		for (size_t i = first; i < first + count && i < s->view.count; i++)
+			emit_message(s, f, i);
+	cache_flush(s, f);
+	state_free(f);
+	imap_pieces_write_all(s);
+}

@@ -204,8 +204,6 @@ static bool list_matches(const char *pattern, const char *name)
 }
 
 static bool status_items_valid(const struct imap_arg *items);
-static int status_reply(struct imap_session *s, int64_t mailbox_id, const char *name,
-			const struct imap_arg *items);
 
 /* What an extended LIST asked for (RFC 5258, 5819, 6154). */
 struct list_options {
@@ -249,7 +247,7 @@ static void list_reply(struct imap_session *s, const struct list_ctx *l, const s
 		imap_append_string(&line, e->name, strlen(e->name));
 		imap_untagged(s, "%s", line.data);
 		if (o->status != NULL)
-			status_reply(s, e->id, e->name, o->status);
+			imap_status_reply(s, e->id, e->name, o->status);
 	}
 	str_free(&line);
 }
@@ -349,24 +347,20 @@ static bool status_items_valid(const struct imap_arg *items)
 	return items->count > 0;
 }
 
-/* "* STATUS name (items)" for one mailbox; items were checked. Returns 0 or -1. */
-static int status_reply(struct imap_session *s, int64_t mailbox_id, const char *name,
-			const struct imap_arg *items)
+int imap_status_reply(struct imap_session *s, int64_t mailbox_id, const char *name,
+		      const struct imap_arg *items)
 {
 	struct store_mailbox mb = { 0 };
-	struct store_message_ref *refs = NULL;
-	size_t count = 0, unseen = 0;
+	int64_t count = 0, unseen = 0;
 	str_t line;
 
 	if (store_mailbox_by_name(s->server->store, s->owner_id, name, &mb) != 1 || mb.id != mailbox_id ||
-	    store_mailbox_messages(s->server->store, mb.id, &refs, &count) < 0) {
+	    store_mailbox_count(s->server->store, mb.id, &count, &unseen) < 0) {
 		store_mailbox_clear(&mb);
 		return -1;
 	}
-	for (size_t i = 0; i < count; i++)
-		unseen += !(refs[i].flags & STORE_FLAG_SEEN);
-	const unsigned long long values[] = { count, 0, mb.uidnext, mb.uidvalidity, unseen,
-					       mb.highestmodseq };
+	const unsigned long long values[] = { (unsigned long long)count, 0, mb.uidnext, mb.uidvalidity,
+					       (unsigned long long)unseen, mb.highestmodseq };
 	str_init(&line);
 	str_append_cstr(&line, "STATUS ");
 	imap_append_string(&line, mb.name, strlen(mb.name));
@@ -380,7 +374,6 @@ static int status_reply(struct imap_session *s, int64_t mailbox_id, const char *
 	str_append_cstr(&line, ")");
 	imap_untagged(s, "%s", line.data);
 	str_free(&line);
-	free(refs);
 	store_mailbox_clear(&mb);
 	return 0;
 }
@@ -396,7 +389,7 @@ void cmd_status(struct imap_session *s)
 		return;
 	}
 	if (imap_mailbox_find(s, s->cmd.args[0].str, &mb) != 1 ||
-	    status_reply(s, mb.id, mb.name, items) < 0)
+	    imap_status_reply(s, mb.id, mb.name, items) < 0)
 		imap_command_done(s, "NO", "[NONEXISTENT] No such mailbox");
 	else
 		imap_command_done(s, "OK", "STATUS completed");

@@ -22,8 +22,6 @@ void imap_accept(conn_t *conn, void *server);
 /* Says BYE to idle sessions; busy ones finish their command first. */
 void imap_server_shutdown(imap_server_t *server);
 size_t imap_server_session_count(const imap_server_t *server);
-/* Tells sessions that a mailbox changed (called on the loop thread). */
-void imap_server_mailbox_changed(imap_server_t *server, int64_t mailbox_id);
 
 /* ---- command parser: no I/O ---- */
 enum imap_arg_type { IMAP_ARG_ATOM, IMAP_ARG_STRING, IMAP_ARG_LITERAL, IMAP_ARG_LIST };

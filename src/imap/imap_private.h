@@ -87,6 +87,7 @@ struct imap_session {
 	bool idling, auth_continue;
 	bool condstore; /* enabled (ENABLE, SELECT (CONDSTORE), or a CONDSTORE command) */
 	bool qresync;   /* enabled: expunges are reported as VANISHED */
+	struct imap_notify *notify; /* NOTIFY SET is in force */
 	net_timer_t *idle_timer;
 	str_t line, out;
 	int errors;
@@ -105,6 +106,8 @@ void imap_command_done(struct imap_session *s, const char *status, const char *f
 void imap_append_string(str_t *out, const char *str, size_t len);
 /* Sends the queued pieces while the output has room; true once all are sent. */
 bool imap_pieces_flush(struct imap_session *s);
+/* Sends them all now, however much output waits (unsolicited FETCH of NOTIFY). */
+void imap_pieces_write_all(struct imap_session *s);
 void imap_piece_text(struct imap_session *s, const char *text, size_t len);
 void imap_piece_range(struct imap_session *s, const struct store_message_ref *ref, uint64_t off,
 		      uint64_t len);
@@ -117,8 +120,10 @@ const char *imap_capabilities(const struct imap_session *s);
 int imap_view_open(struct imap_session *s, int64_t mailbox_id, const char *name, bool readonly);
 void imap_view_close(struct imap_session *s);
 /* Reports what changed in the store since the client last heard (EXPUNGE, FETCH
- * FLAGS, EXISTS). */
-void imap_view_sync(struct imap_session *s);
+ * FLAGS, EXISTS); returns how many messages are new (the view's last ones). */
+size_t imap_view_sync(struct imap_session *s);
+/* The same, except that nothing is reported while anything was expunged. */
+size_t imap_view_sync_no_expunge(struct imap_session *s);
 /* "(\Seen $Label1)": system flags and the view's keyword names for the bits. */
 void imap_format_flags(const struct imap_view *v, unsigned flags, uint64_t keywords, str_t *out);
 /* Parses a flag list (\Seen, keywords); returns 0, or -1 on an unknown system flag,
@@ -166,10 +171,20 @@ void imap_contexts_refresh(struct imap_session *s);
 void imap_contexts_free(struct imap_view *v);
 void cmd_cancelupdate(struct imap_session *s);
 
+/* cmd_mailbox.c: "* STATUS name (items)" for one of the user's mailboxes; items
+ * is a list of valid STATUS item atoms. Returns 0, or -1 if there is no such mailbox. */
+int imap_status_reply(struct imap_session *s, int64_t mailbox_id, const char *name,
+		      const struct imap_arg *items);
+
 /* cmd_fetch.c: the bytes BODY[section] names (section NULL or "": the whole
  * message), appended to out; -1 if the section is malformed or no such part. */
 int imap_section_read(struct imap_session *s, const struct store_message_ref *ref, const char *section,
 		      str_t *out);
+
+/* cmd_fetch.c, for NOTIFY's MessageNew (fetch-att): are these FETCH items that
+ * never set \Seen? And FETCH responses for view messages first.., sent at once. */
+bool imap_fetch_atts_valid(const struct imap_arg *atts);
+void imap_fetch_push(struct imap_session *s, const struct imap_arg *atts, size_t first, size_t count);
 
 /* cmd_urlauth.c: the bytes an IMAP URL names (CATENATE, URLFETCH). Without
  * URLAUTH a URL may name only the user's own mail. Returns 0, or -1 (BADURL). */
@@ -220,6 +235,8 @@ int imap_sort_indexes(struct imap_session *s, const struct imap_arg *criteria, s
 bool imap_quota_allows(struct imap_session *s, int64_t size);
 bool imap_mailbox_name_valid(const char *name);
 void cmd_idle(struct imap_session *s);
+void cmd_notify(struct imap_session *s);
+void imap_notify_free(struct imap_session *s);
 void cmd_idle_line(struct imap_session *s, const char *line);
 
 #endif

@@ -50,6 +50,7 @@ static const struct {
 	{ "GENURLAUTH", AUTHED, cmd_genurlauth, false },
 	{ "RESETKEY", AUTHED, cmd_resetkey, false },
 	{ "URLFETCH", AUTHED, cmd_urlfetch, false },
+	{ "NOTIFY", AUTHED, cmd_notify, false },
 	{ "IDLE", AUTHED, cmd_idle, false },
 	{ "CHECK", IN_SELECTED, cmd_noop, false },
 	{ "UNSELECT", IN_SELECTED, cmd_unselect, false },
@@ -83,7 +84,7 @@ const char *imap_capabilities(const struct imap_session *s)
 
 	snprintf(caps, sizeof(caps),
 		 "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT UIDPLUS MOVE ENABLE CONDSTORE"
-		 " CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES BINARY SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE MULTIAPPEND CATENATE URLAUTH QRESYNC APPENDLIMIT=%lld%s%s",
+		 " CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES BINARY SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE MULTIAPPEND CATENATE URLAUTH NOTIFY QRESYNC APPENDLIMIT=%lld%s%s",
 		 param_get(P_MESSAGE_SIZE_MAX),
 		 pre_auth && !tls && s->server->tls != NULL ? " STARTTLS" : "",
 		 !pre_auth ? "" : auth_ok ? " AUTH=PLAIN" : " LOGINDISABLED");
@@ -118,6 +119,7 @@ void imap_append_string(str_t *out, const char *str, size_t len)
 static void session_free(struct imap_session *s)
 {
 	imap_view_close(s);
+	imap_notify_free(s);
 	for (size_t i = 0; i < s->piece_count; i++)
 		str_free(&s->pieces[i].text);
 	free(s->pieces);
@@ -436,13 +438,14 @@ void imap_piece_range(struct imap_session *s, const struct store_message_ref *re
 	p->len = len;
 }
 
-/* Writes one range piece a chunk at a time; returns false if output is full. */
-static bool flush_range(struct imap_session *s, struct imap_piece *p)
+/* Writes one range piece a chunk at a time; returns false if output is full
+ * (only when bounded). */
+static bool flush_range(struct imap_session *s, struct imap_piece *p, bool bounded)
 {
 	char buf[64 * 1024];
 
 	while (s->piece_off < p->len) {
-		if (conn_output_length(s->conn) >= IMAP_OUTPUT_HIGH)
+		if (bounded && conn_output_length(s->conn) >= IMAP_OUTPUT_HIGH)
 			return false;
 		size_t want = p->len - s->piece_off < sizeof(buf) ? p->len - s->piece_off : sizeof(buf);
 		ssize_t n = store_message_read(s->server->store, &p->ref, p->off + s->piece_off, buf, want);
@@ -457,12 +460,12 @@ static bool flush_range(struct imap_session *s, struct imap_piece *p)
 	return true;
 }
 
-bool imap_pieces_flush(struct imap_session *s)
+static bool pieces_flush(struct imap_session *s, bool bounded)
 {
 	while (s->conn != NULL && s->piece_next < s->piece_count) {
 		struct imap_piece *p = &s->pieces[s->piece_next];
 		if (p->is_range) {
-			if (!flush_range(s, p))
+			if (!flush_range(s, p, bounded))
 				return false;
 		} else {
 			conn_write(s->conn, p->text.data, p->text.len);
@@ -473,4 +476,17 @@ bool imap_pieces_flush(struct imap_session *s)
 	}
 	s->piece_count = s->piece_next = 0;
 	return true;
+}
+
+bool imap_pieces_flush(struct imap_session *s)
+{
+	return pieces_flush(s, true);
+}
+
+void imap_pieces_write_all(struct imap_session *s)
+{
+	pieces_flush(s, false);
+	for (size_t i = s->piece_next; i < s->piece_count; i++)
+		str_free(&s->pieces[i].text); /* left only if the client went away */
+	s->piece_count = s->piece_next = 0;
 }

@@ -183,27 +183,57 @@ static void view_report(struct imap_session *s, struct store_message_ref *fresh,
 	str_free(&flags);
 }
 
-void imap_view_sync(struct imap_session *s)
+/* Does fresh lack a message the view has (an expunge the client has not heard of)? */
+static bool view_lost_any(const struct imap_view *v, const struct store_message_ref *fresh, size_t n)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < v->count; i++) {
+		while (j < n && fresh[j].uid < v->msgs[i].uid)
+			j++;
+		if (j >= n || fresh[j].uid != v->msgs[i].uid)
+			return true;
+	}
+	return false;
+}
+
+static size_t view_sync(struct imap_session *s, bool expunges_ok)
 {
 	struct store_message_ref *fresh;
-	size_t fresh_count;
+	size_t fresh_count, kept;
 	uint32_t uidnext;
 	uint64_t modseq;
 
 	if (s->state != IMAP_STATE_SELECTED ||
 	    store_mailbox_state(s->server->store, s->view.id, &uidnext, &modseq) < 0)
-		return;
+		return 0;
 	if (uidnext == s->view.uidnext && modseq == s->view.highestmodseq)
-		return;
+		return 0;
 	if (view_load(s, &fresh, &fresh_count) < 0)
-		return;
+		return 0;
+	if (!expunges_ok && view_lost_any(&s->view, fresh, fresh_count)) {
+		free(fresh); /* told later, when expunges may be (NOOP, IDLE...) */
+		return 0;
+	}
 	imap_view_load_keywords(s); /* another session may have added some */
 	view_report(s, fresh, fresh_count);
+	kept = s->view.count;
 	free(s->view.msgs);
 	s->view.msgs = fresh;
 	s->view.count = fresh_count;
 	s->view.generation++;
 	imap_contexts_refresh(s);
+	return fresh_count - kept;
+}
+
+size_t imap_view_sync(struct imap_session *s)
+{
+	return view_sync(s, true);
+}
+
+size_t imap_view_sync_no_expunge(struct imap_session *s)
+{
+	return view_sync(s, false);
 }
 
 int imap_view_select_set(struct imap_session *s, const char *text, bool uid, size_t **idx_r,

@@ -625,22 +625,42 @@ int store_mailbox_foreach(store_t *store, int64_t owner_id,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_mailbox_state(store_t *store, int64_t mailbox_id, uint32_t *uidnext_r,
-			uint64_t *highestmodseq_r)
+/* Two numbers from the one row an id-bound query gives: 0, or -1. */
+static int two_numbers(store_t *store, const char *sql, int64_t id, int64_t *a_r, int64_t *b_r)
 {
-	sqlite3_stmt *st = store_stmt(store, "SELECT uidnext, highestmodseq FROM mailboxes WHERE id = ?1");
+	sqlite3_stmt *st = store_stmt(store, sql);
 	int rc;
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, mailbox_id);
+	sqlite3_bind_int64(st, 1, id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		*uidnext_r = (uint32_t)sqlite3_column_int64(st, 0);
-		*highestmodseq_r = (uint64_t)sqlite3_column_int64(st, 1);
+		*a_r = sqlite3_column_int64(st, 0);
+		*b_r = sqlite3_column_int64(st, 1);
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int store_mailbox_count(store_t *store, int64_t mailbox_id, int64_t *messages_r, int64_t *unseen_r)
+{
+	return two_numbers(store, "SELECT COUNT(*), COALESCE(SUM((flags & 1) = 0), 0)"
+				  " FROM mailbox_messages WHERE mailbox_id = ?1",
+			   mailbox_id, messages_r, unseen_r);
+}
+
+int store_mailbox_state(store_t *store, int64_t mailbox_id, uint32_t *uidnext_r,
+			uint64_t *highestmodseq_r)
+{
+	int64_t uidnext, modseq;
+
+	if (two_numbers(store, "SELECT uidnext, highestmodseq FROM mailboxes WHERE id = ?1", mailbox_id,
+			&uidnext, &modseq) < 0)
+		return -1;
+	*uidnext_r = (uint32_t)uidnext;
+	*highestmodseq_r = (uint64_t)modseq;
+	return 0;
 }
 
 void store_mailbox_clear(struct store_mailbox *mb)

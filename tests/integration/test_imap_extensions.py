@@ -17,21 +17,36 @@ class Raw:
     def __init__(self, server, user=None, pw=None):
         sock = socket.create_connection(("127.0.0.1", server.port("imaps")), timeout=30)
         self.sock = tls_context().wrap_socket(sock)
-        self.f = self.sock.makefile("rb")
-        assert self.f.readline().startswith(b"* OK")
+        self.buf = b""
+        assert self.readline().startswith(b"* OK")
         if user:
             self.ok("l1", f'LOGIN "{user}" "{pw}"')
 
+    def read(self, n):
+        """n bytes; a timeout leaves what came in the buffer for the next read."""
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            assert chunk, "connection closed"
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def readline(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            assert chunk, "connection closed"
+            self.buf += chunk
+        return self.read(self.buf.index(b"\n") + 1)
+
     def response(self):
         """One response line, literals included (as they came)."""
-        line = self.f.readline()
-        assert line, "connection closed"
+        line = self.readline()
         while True:
             m = re.search(rb"\{(\d+)\}\r\n$", line)
             if not m:
                 return line.rstrip(b"\r\n")
-            line += self.f.read(int(m.group(1)))
-            line += self.f.readline()
+            line += self.read(int(m.group(1)))
+            line += self.readline()
 
     def cmd(self, tag, text):
         """Sends one command (str, or bytes holding LITERAL+ literals); returns
@@ -308,3 +323,71 @@ def test_urlauth(server):
     assert fetch(st, renewed) is None
     for raw in (r, f, st):
         raw.close()
+
+
+def wait_for(raw, pattern, seconds=3.0):
+    """Reads unsolicited responses until one matches the regex; returns the
+    responses read, the match last."""
+    raw.sock.settimeout(seconds)
+    seen = []
+    try:
+        while True:
+            line = raw.response()
+            seen.append(line)
+            if re.search(pattern, line):
+                return seen
+    except (socket.timeout, TimeoutError):
+        raise AssertionError(f"no {pattern!r} within {seconds}s; got {seen}")
+    finally:
+        raw.sock.settimeout(30)
+
+
+def test_notify(server):
+    user, pw = server.add_user()
+    a, b = Raw(server, user, pw), Raw(server, user, pw)
+    assert b"NOTIFY" in a.ok("c0", "CAPABILITY")[0].split()
+    out = a.ok("n1", "NOTIFY SET STATUS (PERSONAL (MessageNew MessageExpunge FlagChange"
+                     " MailboxName SubscriptionChange))")
+    assert b'* STATUS "INBOX" (MESSAGES 0 UIDNEXT 1 UNSEEN 0)' in out, out
+    assert any(line.startswith(b'* STATUS "Sent" ') for line in out), out
+
+    deliver(server, user, ["Subject: pushed"])  # no command from a: it is told
+    wait_for(a, rb'^\* STATUS "INBOX" \(MESSAGES 1 UIDNEXT 2 UNSEEN 1\)')
+    b.ok("b1", "SELECT INBOX")
+    b.ok("b2", "STORE 1 +FLAGS (\\Seen)")
+    wait_for(a, rb'^\* STATUS "INBOX" \(MESSAGES 1 UIDNEXT 2 UNSEEN 0\)')
+    b.ok("b3", "CREATE Projects")  # created subscribed
+    wait_for(a, rb'^\* LIST \(\\Subscribed\) "/" "Projects"$')
+    b.ok("b4", "RENAME Projects Archive2")
+    wait_for(a, rb'^\* LIST \(\) "/" "Archive2" \("OLDNAME" \("Projects"\)\)$')
+    b.ok("b5", "UNSUBSCRIBE Archive2")
+    wait_for(a, rb'^\* LIST \(\) "/" "Archive2"$')
+    b.ok("b6", "DELETE Archive2")
+    wait_for(a, rb'^\* LIST \(\\NonExistent\) "/" "Archive2"$')
+
+    # The selected mailbox: EXISTS and the FETCH items asked for, unasked.
+    a.ok("a1", "SELECT INBOX")
+    a.ok("n2", "NOTIFY SET (SELECTED (MessageNew (UID FLAGS) MessageExpunge))"
+               " (PERSONAL (MessageNew MessageExpunge))")
+    deliver(server, user, ["Subject: second"])
+    seen = wait_for(a, rb"^\* 2 FETCH \(UID 2 FLAGS \(\)\)$")
+    assert b"* 2 EXISTS" in seen, seen
+    b.ok("b7", "STORE 1 +FLAGS (\\Deleted)")
+    b.ok("b8", "EXPUNGE")
+    wait_for(a, rb"^\* 1 EXPUNGE$")
+
+    # Refusals, and NOTIFY NONE
+    _, done = a.cmd("n3", "NOTIFY SET (PERSONAL (AnnotationChange))")
+    assert done.startswith(b"n3 NO [BADEVENT (MessageNew"), done
+    _, done = a.cmd("n4", "NOTIFY SET (PERSONAL (FlagChange))")
+    assert done.startswith(b"n4 BAD"), done
+    _, done = a.cmd("n5", "NOTIFY SET (PERSONAL (MessageNew (BODY[]) MessageExpunge))")
+    assert done.startswith(b"n5 BAD"), done
+    a.ok("n6", "NOTIFY NONE")
+    deliver(server, user, ["Subject: quiet"])
+    with pytest.raises(AssertionError):
+        wait_for(a, rb"EXISTS|STATUS|FETCH", seconds=1.5)
+    out = a.ok("a2", "NOOP")  # the usual way still works
+    assert b"* 2 EXISTS" in out, out
+    a.close()
+    b.close()
