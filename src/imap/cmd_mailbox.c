@@ -102,8 +102,8 @@ void cmd_select(struct imap_session *s)
 				  s->cmd.name);
 		return;
 	}
-	if (s->qresync && s->state == IMAP_STATE_SELECTED)
-		imap_untagged(s, "OK [CLOSED] Previous mailbox closed"); /* RFC 7162 3.2.11 */
+	if ((s->qresync || s->rev2) && s->state == IMAP_STATE_SELECTED)
+		imap_untagged(s, "OK [CLOSED] Previous mailbox closed"); /* RFC 7162 3.2.11, RFC 9051 */
 	s->state = IMAP_STATE_AUTH; /* a failed SELECT leaves no mailbox selected */
 	imap_view_close(s);
 	if (imap_mailbox_find(s, s->cmd.args[0].str, &mb) != 1 ||
@@ -125,9 +125,16 @@ void cmd_select(struct imap_session *s)
 	str_append_cstr(&flags, flags.len > 1 ? " \\*)" : "\\*)");
 	imap_untagged(s, "OK [PERMANENTFLAGS %s] Flags permitted", readonly ? "()" : flags.data);
 	imap_untagged(s, "%zu EXISTS", s->view.count);
-	imap_untagged(s, "0 RECENT");
-	if (unseen > 0)
-		imap_untagged(s, "OK [UNSEEN %zu] First unseen", unseen);
+	if (s->rev2) { /* RFC 9051 6.3.2: LIST instead of RECENT and UNSEEN */
+		str_clear(&flags);
+		str_append_cstr(&flags, "LIST () \"/\" ");
+		imap_name_out(s, s->view.name, &flags);
+		imap_untagged(s, "%s", flags.data);
+	} else {
+		imap_untagged(s, "0 RECENT");
+		if (unseen > 0)
+			imap_untagged(s, "OK [UNSEEN %zu] First unseen", unseen);
+	}
 	imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", s->view.uidvalidity);
 	imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", s->view.uidnext);
 	imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)s->view.highestmodseq);
@@ -217,12 +224,16 @@ struct list_options {
 	const char *reference;
 };
 
-static bool any_pattern_matches(const struct list_options *o, const char *name)
+/* The reference and pattern joined, in the stored form of names (patterns'
+ * wildcards are ASCII, which modified UTF-7 keeps as it is). */
+static bool any_pattern_matches(const struct imap_session *s, const struct list_options *o, const char *name)
 {
 	for (size_t i = 0; i < o->pattern_count; i++) {
-		char *pattern = xasprintf("%s%s", o->reference, o->patterns[i].str);
-		bool m = list_matches(pattern, name);
+		char *joined = xasprintf("%s%s", o->reference, o->patterns[i].str);
+		char *pattern = s->rev2 ? imap_utf8_to_mutf7(joined) : NULL;
+		bool m = list_matches(pattern ? pattern : joined, name);
 		free(pattern);
+		free(joined);
 		if (m)
 			return true;
 	}
@@ -236,7 +247,7 @@ static void list_reply(struct imap_session *s, const struct list_ctx *l, const s
 	str_init(&line);
 	for (size_t i = 0; i < l->count; i++) {
 		const struct list_entry *e = &l->entries[i];
-		if (!any_pattern_matches(o, e->name) || (o->only_subscribed && !e->subscribed) ||
+		if (!any_pattern_matches(s, o, e->name) || (o->only_subscribed && !e->subscribed) ||
 		    (o->only_special_use && e->special_use == NULL))
 			continue;
 		str_clear(&line);
@@ -244,7 +255,7 @@ static void list_reply(struct imap_session *s, const struct list_ctx *l, const s
 			    has_children(l, e->name) ? "\\HasChildren" : "\\HasNoChildren",
 			    o->show_subscribed && e->subscribed ? " \\Subscribed" : "",
 			    e->special_use ? " " : "", e->special_use ? e->special_use : "");
-		imap_append_string(&line, e->name, strlen(e->name));
+		imap_name_out(s, e->name, &line);
 		imap_untagged(s, "%s", line.data);
 		if (o->status != NULL)
 			imap_status_reply(s, e->id, e->name, o->status);
@@ -332,16 +343,17 @@ void cmd_list(struct imap_session *s)
 }
 
 static const char *const status_names[] = { "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY",
-					     "UNSEEN", "HIGHESTMODSEQ" };
+					     "UNSEEN", "HIGHESTMODSEQ", "SIZE", "DELETED" };
+#define STATUS_ITEMS (sizeof(status_names) / sizeof(status_names[0]))
 
 static bool status_items_valid(const struct imap_arg *items)
 {
 	for (size_t i = 0; i < items->count; i++) {
 		size_t k = 0;
-		while (k < 6 && (items->children[i].type != IMAP_ARG_ATOM ||
-				 strcasecmp(items->children[i].str, status_names[k]) != 0))
+		while (k < STATUS_ITEMS && (items->children[i].type != IMAP_ARG_ATOM ||
+					    strcasecmp(items->children[i].str, status_names[k]) != 0))
 			k++;
-		if (k == 6)
+		if (k == STATUS_ITEMS)
 			return false;
 	}
 	return items->count > 0;
@@ -351,19 +363,20 @@ int imap_status_reply(struct imap_session *s, int64_t mailbox_id, const char *na
 		      const struct imap_arg *items)
 {
 	struct store_mailbox mb = { 0 };
-	int64_t count = 0, unseen = 0;
+	struct store_mailbox_counts c;
 	str_t line;
 
 	if (store_mailbox_by_name(s->server->store, s->owner_id, name, &mb) != 1 || mb.id != mailbox_id ||
-	    store_mailbox_count(s->server->store, mb.id, &count, &unseen) < 0) {
+	    store_mailbox_count(s->server->store, mb.id, &c) < 0) {
 		store_mailbox_clear(&mb);
 		return -1;
 	}
-	const unsigned long long values[] = { (unsigned long long)count, 0, mb.uidnext, mb.uidvalidity,
-					       (unsigned long long)unseen, mb.highestmodseq };
+	const unsigned long long values[] = { (unsigned long long)c.messages, 0, mb.uidnext, mb.uidvalidity,
+					       (unsigned long long)c.unseen, mb.highestmodseq,
+					       (unsigned long long)c.octets, (unsigned long long)c.deleted };
 	str_init(&line);
 	str_append_cstr(&line, "STATUS ");
-	imap_append_string(&line, mb.name, strlen(mb.name));
+	imap_name_out(s, mb.name, &line);
 	str_append_cstr(&line, " (");
 	for (size_t i = 0; i < items->count; i++) {
 		size_t k = 0;
@@ -385,7 +398,7 @@ void cmd_status(struct imap_session *s)
 
 	if (items == NULL || !arg_is_string(&s->cmd.args[0]) || items->type != IMAP_ARG_LIST ||
 	    !status_items_valid(items)) {
-		imap_command_done(s, "BAD", "Syntax: STATUS mailbox (MESSAGES|RECENT|UIDNEXT|UIDVALIDITY|UNSEEN|HIGHESTMODSEQ ...)");
+		imap_command_done(s, "BAD", "Syntax: STATUS mailbox (MESSAGES|RECENT|UIDNEXT|UIDVALIDITY|UNSEEN|HIGHESTMODSEQ|SIZE|DELETED ...)");
 		return;
 	}
 	if (imap_mailbox_find(s, s->cmd.args[0].str, &mb) != 1 ||

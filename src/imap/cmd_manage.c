@@ -1,5 +1,5 @@
 /* cmd_manage: CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE. Names are checked
- * here (printable ASCII, '/' between levels, valid modified UTF-7); the change
+ * here (printable ASCII, '/' between levels, canonical modified UTF-7); the change
  * goes through the writer and is durable before OK. */
 #include <string.h>
 #include <strings.h>
@@ -14,24 +14,6 @@ struct manage_job {
 	char *name, *new_name;
 };
 
-/* RFC 3501 5.1.3: '&' starts base64 (modified: ',' for '/') ended by '-'; "&-" is '&'. */
-static bool mutf7_valid(const char *name)
-{
-	for (const char *p = name; *p != '\0'; p++) {
-		if (*p != '&')
-			continue;
-		if (*++p == '-')
-			continue;
-		const char *start = p;
-		while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		       (*p >= '0' && *p <= '9') || *p == '+' || *p == ',')
-			p++;
-		if (*p != '-' || p == start)
-			return false;
-	}
-	return true;
-}
-
 bool imap_mailbox_name_valid(const char *name)
 {
 	size_t len = strlen(name);
@@ -41,7 +23,9 @@ bool imap_mailbox_name_valid(const char *name)
 	for (const char *p = name; *p != '\0'; p++)
 		if (*p < 0x20 || *p > 0x7e || *p == '*' || *p == '%')
 			return false;
-	return mutf7_valid(name);
+	char *utf8 = imap_mutf7_to_utf8(name); /* valid modified UTF-7, spelt the one way */
+	free(utf8);
+	return utf8 != NULL;
 }
 
 static int manage_run(store_tx_t *tx, void *arg)
@@ -86,8 +70,8 @@ static enum manage_op op_of(const char *name)
 static bool manage_check(struct imap_session *s, struct manage_job *j)
 {
 	struct store_mailbox mb = { 0 };
-	int found = imap_mailbox_find(s, j->name, &mb);
-	bool is_inbox = strcasecmp(j->name, "INBOX") == 0;
+	int found = store_mailbox_by_name(s->server->store, s->owner_id, j->name, &mb);
+	bool is_inbox = strcmp(j->name, "INBOX") == 0;
 
 	j->mailbox_id = found == 1 ? mb.id : 0;
 	store_mailbox_clear(&mb);
@@ -100,9 +84,9 @@ static bool manage_check(struct imap_session *s, struct manage_job *j)
 	if (j->op == OP_DELETE && s->state == IMAP_STATE_SELECTED && s->view.id == j->mailbox_id)
 		return imap_command_done(s, "NO", "[INUSE] Mailbox is selected"), false;
 	if (j->op == OP_RENAME) {
-		found = imap_mailbox_find(s, j->new_name, &mb);
+		found = store_mailbox_by_name(s->server->store, s->owner_id, j->new_name, &mb);
 		store_mailbox_clear(&mb);
-		if (found == 1 || strcasecmp(j->new_name, "INBOX") == 0)
+		if (found == 1 || strcmp(j->new_name, "INBOX") == 0)
 			return imap_command_done(s, "NO", "[ALREADYEXISTS] Target exists"), false;
 	}
 	return true;
@@ -121,16 +105,19 @@ void cmd_manage(struct imap_session *s)
 		imap_command_done(s, "BAD", "Syntax: %s mailbox%s", s->cmd.name, op == OP_RENAME ? " newname" : "");
 		return;
 	}
-	if ((op == OP_CREATE || op == OP_RENAME) &&
-	    !imap_mailbox_name_valid(s->cmd.args[want - 1].str)) {
-		imap_command_done(s, "NO", "[CANNOT] Invalid mailbox name");
-		return;
-	}
 	j = xcalloc(1, sizeof(*j));
 	j->op = op;
 	j->owner_id = s->owner_id;
-	j->name = xstrdup(strcasecmp(s->cmd.args[0].str, "INBOX") == 0 ? "INBOX" : s->cmd.args[0].str);
-	j->new_name = op == OP_RENAME ? xstrdup(s->cmd.args[1].str) : NULL;
+	j->name = imap_name_in(s, s->cmd.args[0].str);
+	j->new_name = op == OP_RENAME ? imap_name_in(s, s->cmd.args[1].str) : NULL;
+	if (j->name == NULL || (op == OP_RENAME && j->new_name == NULL) ||
+	    ((op == OP_CREATE || op == OP_RENAME) && !imap_mailbox_name_valid(op == OP_RENAME ? j->new_name : j->name))) {
+		imap_command_done(s, "NO", "[CANNOT] Invalid mailbox name");
+		free(j->name);
+		free(j->new_name);
+		free(j);
+		return;
+	}
 	if (!manage_check(s, j)) {
 		free(j->name);
 		free(j->new_name);

@@ -138,10 +138,10 @@ static void list_line(struct imap_session *s, const char *attributes, const char
 
 	str_init(&line);
 	str_appendf(&line, "LIST (%s) \"/\" ", attributes);
-	imap_append_string(&line, name, strlen(name));
+	imap_name_out(s, name, &line);
 	if (old_name != NULL) {
 		str_append_cstr(&line, " (\"OLDNAME\" (");
-		imap_append_string(&line, old_name, strlen(old_name));
+		imap_name_out(s, old_name, &line);
 		str_append_cstr(&line, "))");
 	}
 	imap_untagged(s, "%s", line.data);
@@ -158,8 +158,18 @@ static void collect(const struct store_mailbox *mb, bool subscribed, void *arg)
 	*m = (struct seen_mailbox){ mb->id, xstrdup(mb->name), subscribed, mb->uidnext, mb->highestmodseq, 0, 0 };
 }
 
-/* The user's mailboxes now; counts only where they will be compared. */
-static int snapshot(struct imap_session *s, struct seen_mailbox **out, size_t *count)
+static const struct seen_mailbox *find_seen(const struct seen_mailbox *list, size_t n, int64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i].id == id)
+			return &list[i];
+	return NULL;
+}
+
+/* The user's mailboxes now. Counting costs a scan of the mailbox, so it is done
+ * only where UIDNEXT or HIGHESTMODSEQ moved since before (a list, or NULL). */
+static int snapshot(struct imap_session *s, const struct seen_mailbox *before, size_t nbefore,
+		    struct seen_mailbox **out, size_t *count)
 {
 	struct imap_notify now = { 0 };
 
@@ -167,19 +177,21 @@ static int snapshot(struct imap_session *s, struct seen_mailbox **out, size_t *c
 		seen_free(now.seen, now.seen_count);
 		return -1;
 	}
-	for (size_t i = 0; i < now.seen_count; i++)
-		store_mailbox_count(s->server->store, now.seen[i].id, &now.seen[i].messages, &now.seen[i].unseen);
+	for (size_t i = 0; i < now.seen_count; i++) {
+		struct seen_mailbox *m = &now.seen[i];
+		const struct seen_mailbox *was = find_seen(before, nbefore, m->id);
+		struct store_mailbox_counts c = { 0 };
+		if (was != NULL && was->uidnext == m->uidnext && was->modseq == m->modseq) {
+			m->messages = was->messages, m->unseen = was->unseen;
+			continue;
+		}
+		store_mailbox_count(s->server->store, m->id, &c);
+		m->messages = c.messages;
+		m->unseen = c.unseen;
+	}
 	*out = now.seen;
 	*count = now.seen_count;
 	return 0;
-}
-
-static const struct seen_mailbox *find_seen(const struct seen_mailbox *list, size_t n, int64_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (list[i].id == id)
-			return &list[i];
-	return NULL;
 }
 
 /* What changed in one mailbox, as events. */
@@ -237,7 +249,7 @@ static void poll_mailboxes(struct imap_session *s)
 	struct seen_mailbox *now;
 	size_t count;
 
-	if (snapshot(s, &now, &count) < 0)
+	if (snapshot(s, n->seen, n->seen_count, &now, &count) < 0)
 		return;
 	for (size_t i = 0; i < count; i++)
 		report_mailbox(s, find_seen(n->seen, n->seen_count, now[i].id), &now[i]);
@@ -298,7 +310,7 @@ static int parse_events(const struct imap_arg *a, struct group *g, const char **
 	return 0;
 }
 
-static int parse_group(const struct imap_arg *a, struct group *g, const char **bad_event)
+static int parse_group(struct imap_session *s, const struct imap_arg *a, struct group *g, const char **bad_event)
 {
 	size_t k = 0, at = 1;
 
@@ -320,7 +332,9 @@ static int parse_group(const struct imap_arg *a, struct group *g, const char **b
 			const struct imap_arg *name = names->type == IMAP_ARG_LIST ? &names->children[i] : names;
 			if (name->type == IMAP_ARG_LIST)
 				return -1;
-			g->names[g->name_count++] = xstrdup(strcasecmp(name->str, "INBOX") == 0 ? "INBOX" : name->str);
+			if ((g->names[g->name_count] = imap_name_in(s, name->str)) == NULL)
+				return -1;
+			g->name_count++;
 		}
 	}
 	if (at + 1 != a->count)
@@ -361,7 +375,7 @@ void cmd_notify(struct imap_session *s)
 		status = true, pos++;
 	groups = xcalloc(s->cmd.argc, sizeof(*groups));
 	for (; pos < s->cmd.argc; pos++)
-		if (parse_group(&a[pos], &groups[n++], &bad_event) < 0) {
+		if (parse_group(s, &a[pos], &groups[n++], &bad_event) < 0) {
 			notify_bad(s, groups, n, bad_event);
 			return;
 		}
@@ -373,7 +387,7 @@ void cmd_notify(struct imap_session *s)
 	s->notify = xcalloc(1, sizeof(*s->notify));
 	s->notify->groups = groups;
 	s->notify->group_count = n;
-	snapshot(s, &s->notify->seen, &s->notify->seen_count);
+	snapshot(s, NULL, 0, &s->notify->seen, &s->notify->seen_count);
 	for (size_t i = 0; status && i < s->notify->seen_count; i++) {
 		const struct seen_mailbox *m = &s->notify->seen[i];
 		const struct group *g = group_for(s, m);

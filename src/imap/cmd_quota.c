@@ -67,7 +67,7 @@ void cmd_quota(struct imap_session *s)
 		}
 		str_init(&line);
 		str_append_cstr(&line, "QUOTAROOT ");
-		imap_append_string(&line, mb.name, strlen(mb.name));
+		imap_name_out(s, mb.name, &line);
 		str_append_cstr(&line, limit > 0 ? " \"\"" : "");
 		imap_untagged(s, "%s", line.data);
 		str_free(&line);

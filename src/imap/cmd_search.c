@@ -448,6 +448,10 @@ void cmd_search(struct imap_session *s)
 	uint64_t highest = 0;
 	int has_return = imap_return_parse(p.args, p.argc, &p.pos, &ret);
 
+	if (has_return == 0 && s->rev2) { /* IMAP4rev2 answers every SEARCH with ESEARCH */
+		ret.opts = RET_ALL;
+		has_return = 1;
+	}
 	if (has_return >= 0 && parse_charset(s, &p) < 0)
 		return;
 	keys_at = p.pos;

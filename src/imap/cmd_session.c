@@ -32,7 +32,7 @@ void cmd_id(struct imap_session *s)
 	imap_command_done(s, "OK", "ID completed");
 }
 
-/* ENABLE (RFC 5161): CONDSTORE and QRESYNC (which implies CONDSTORE). */
+/* ENABLE (RFC 5161): CONDSTORE, QRESYNC (which implies CONDSTORE) and IMAP4rev2. */
 void cmd_enable(struct imap_session *s)
 {
 	str_t enabled;
@@ -51,6 +51,9 @@ void cmd_enable(struct imap_session *s)
 		} else if (strcasecmp(cap, "QRESYNC") == 0 && !s->qresync) {
 			s->qresync = s->condstore = true;
 			str_append_cstr(&enabled, " QRESYNC");
+		} else if (strcasecmp(cap, "IMAP4rev2") == 0 && !s->rev2) {
+			s->rev2 = true;
+			str_append_cstr(&enabled, " IMAP4rev2");
 		}
 	}
 	imap_untagged(s, "%s", enabled.data);

@@ -29,10 +29,12 @@ static int user_id(struct imap_session *s, const char *name, int64_t *id_r)
 static int url_mailbox(struct imap_session *s, const struct imap_url *url, int64_t owner,
 		       struct store_mailbox *mb)
 {
-	const char *name = strcasecmp(url->mailbox, "INBOX") == 0 ? "INBOX" : url->mailbox;
+	char *stored = strcasecmp(url->mailbox, "INBOX") == 0 ? xstrdup("INBOX") : imap_utf8_to_mutf7(url->mailbox);
+	int found = stored ? store_mailbox_by_name(s->server->store, owner, stored, mb) : 0;
 
-	if (store_mailbox_by_name(s->server->store, owner, name, mb) != 1)
-		return -1;
+	free(stored);
+	if (found != 1 && store_mailbox_by_name(s->server->store, owner, url->mailbox, mb) != 1)
+		return -1; /* names are UTF-8 in URLs (RFC 5092); some clients write modified UTF-7 */
 	if (url->uidvalidity != 0 && url->uidvalidity != mb->uidvalidity) {
 		store_mailbox_clear(mb);
 		return -1;

@@ -79,6 +79,11 @@ size_t imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
 void imap_arg_copy(struct imap_arg *dst, const struct imap_arg *src);
 void imap_arg_free(struct imap_arg *arg);
 
+/* ---- mailbox names: UTF-8 and modified UTF-7 (RFC 3501 5.1.3) ---- */
+/* Allocated conversions; NULL if the input is not valid in its form. */
+char *imap_utf8_to_mutf7(const char *utf8);
+char *imap_mutf7_to_utf8(const char *mutf7);
+
 /* ---- IMAP URLs naming a message or part (RFC 5092), with URLAUTH (RFC 4467) ---- */
 enum imap_url_access { IMAP_URL_NONE, IMAP_URL_ANONYMOUS, IMAP_URL_AUTHUSER, IMAP_URL_USER, IMAP_URL_SUBMIT };
 struct imap_url {

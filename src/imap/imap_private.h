@@ -87,6 +87,7 @@ struct imap_session {
 	bool idling, auth_continue;
 	bool condstore; /* enabled (ENABLE, SELECT (CONDSTORE), or a CONDSTORE command) */
 	bool qresync;   /* enabled: expunges are reported as VANISHED */
+	bool rev2;      /* ENABLE IMAP4rev2: UTF-8 names, ESEARCH answers, no RECENT */
 	struct imap_notify *notify; /* NOTIFY SET is in force */
 	net_timer_t *idle_timer;
 	str_t line, out;
@@ -137,7 +138,12 @@ void imap_view_load_keywords(struct imap_session *s);
 /* The indexes (0-based) of the messages a set names, by number or by UID. */
 int imap_view_select_set(struct imap_session *s, const char *set, bool uid, size_t **idx_r,
 			 size_t *count_r);
-/* Finds a mailbox of the user by IMAP name (INBOX in any case). */
+/* A mailbox name as the client wrote it (UTF-8 once IMAP4rev2 is enabled) as
+ * stored: modified UTF-7, INBOX in any case as INBOX. NULL if not valid UTF-8. */
+char *imap_name_in(const struct imap_session *s, const char *name);
+/* Appends a stored name as an IMAP string the way the client reads names. */
+void imap_name_out(const struct imap_session *s, const char *stored, str_t *out);
+/* Finds a mailbox of the user by the name the client wrote. */
 int imap_mailbox_find(struct imap_session *s, const char *name, struct store_mailbox *mb);
 
 /* imap_results.c: RETURN options of SEARCH and SORT, ESEARCH answers, and

@@ -85,10 +85,29 @@ void imap_view_load_keywords(struct imap_session *s)
 	store_mailbox_keywords(s->server->store, s->view.id, s->view.keywords);
 }
 
+char *imap_name_in(const struct imap_session *s, const char *name)
+{
+	if (strcasecmp(name, "INBOX") == 0)
+		return xstrdup("INBOX");
+	return s->rev2 ? imap_utf8_to_mutf7(name) : xstrdup(name);
+}
+
+void imap_name_out(const struct imap_session *s, const char *stored, str_t *out)
+{
+	char *utf8 = s->rev2 ? imap_mutf7_to_utf8(stored) : NULL;
+	const char *name = utf8 ? utf8 : stored;
+
+	imap_append_string(out, name, strlen(name));
+	free(utf8);
+}
+
 int imap_mailbox_find(struct imap_session *s, const char *name, struct store_mailbox *mb)
 {
-	return store_mailbox_by_name(s->server->store, s->owner_id,
-				     strcasecmp(name, "INBOX") == 0 ? "INBOX" : name, mb);
+	char *stored = imap_name_in(s, name);
+	int rc = stored ? store_mailbox_by_name(s->server->store, s->owner_id, stored, mb) : 0;
+
+	free(stored);
+	return rc;
 }
 
 static int view_load(struct imap_session *s, struct store_message_ref **msgs_r, size_t *count_r)

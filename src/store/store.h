@@ -117,8 +117,12 @@ void store_mailbox_clear(struct store_mailbox *mb);
 int store_mailbox_foreach(store_t *store, int64_t owner_id,
 			  void (*cb)(const struct store_mailbox *mb, bool subscribed, void *arg),
 			  void *arg);
-/* How many messages a mailbox holds, and how many lack \Seen (STORE_FLAG_SEEN). */
-int store_mailbox_count(store_t *store, int64_t mailbox_id, int64_t *messages_r, int64_t *unseen_r);
+/* What a mailbox holds: messages, those without \Seen, those with \Deleted, and
+ * their octets. */
+struct store_mailbox_counts {
+	int64_t messages, unseen, deleted, octets;
+};
+int store_mailbox_count(store_t *store, int64_t mailbox_id, struct store_mailbox_counts *c);
 /* The two numbers that change whenever a mailbox does: cheap to poll. */
 int store_mailbox_state(store_t *store, int64_t mailbox_id, uint32_t *uidnext_r,
 			uint64_t *highestmodseq_r);

@@ -625,8 +625,8 @@ int store_mailbox_foreach(store_t *store, int64_t owner_id,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Two numbers from the one row an id-bound query gives: 0, or -1. */
-static int two_numbers(store_t *store, const char *sql, int64_t id, int64_t *a_r, int64_t *b_r)
+/* The numbers of the one row an id-bound query gives: 0, or -1. */
+static int row_numbers(store_t *store, const char *sql, int64_t id, int64_t *out, int n)
 {
 	sqlite3_stmt *st = store_stmt(store, sql);
 	int rc;
@@ -635,31 +635,35 @@ static int two_numbers(store_t *store, const char *sql, int64_t id, int64_t *a_r
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*a_r = sqlite3_column_int64(st, 0);
-		*b_r = sqlite3_column_int64(st, 1);
-	}
+	for (int i = 0; rc == SQLITE_ROW && i < n; i++)
+		out[i] = sqlite3_column_int64(st, i);
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
-int store_mailbox_count(store_t *store, int64_t mailbox_id, int64_t *messages_r, int64_t *unseen_r)
+int store_mailbox_count(store_t *store, int64_t mailbox_id, struct store_mailbox_counts *c)
 {
-	return two_numbers(store, "SELECT COUNT(*), COALESCE(SUM((flags & 1) = 0), 0)"
-				  " FROM mailbox_messages WHERE mailbox_id = ?1",
-			   mailbox_id, messages_r, unseen_r);
+	int64_t n[4];
+
+	if (row_numbers(store, "SELECT COUNT(*), COALESCE(SUM((mm.flags & 1) = 0), 0),"
+			       " COALESCE(SUM((mm.flags & 8) != 0), 0), COALESCE(SUM(b.length), 0)"
+			       " FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id"
+			       " JOIN blobs b ON b.id = m.blob_id WHERE mm.mailbox_id = ?1",
+			mailbox_id, n, 4) < 0)
+		return -1;
+	*c = (struct store_mailbox_counts){ n[0], n[1], n[2], n[3] };
+	return 0;
 }
 
 int store_mailbox_state(store_t *store, int64_t mailbox_id, uint32_t *uidnext_r,
 			uint64_t *highestmodseq_r)
 {
-	int64_t uidnext, modseq;
+	int64_t n[2];
 
-	if (two_numbers(store, "SELECT uidnext, highestmodseq FROM mailboxes WHERE id = ?1", mailbox_id,
-			&uidnext, &modseq) < 0)
+	if (row_numbers(store, "SELECT uidnext, highestmodseq FROM mailboxes WHERE id = ?1", mailbox_id, n, 2) < 0)
 		return -1;
-	*uidnext_r = (uint32_t)uidnext;
-	*highestmodseq_r = (uint64_t)modseq;
+	*uidnext_r = (uint32_t)n[0];
+	*highestmodseq_r = (uint64_t)n[1];
 	return 0;
 }
 

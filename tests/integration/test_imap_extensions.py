@@ -391,3 +391,38 @@ def test_notify(server):
     assert b"* 2 EXISTS" in out, out
     a.close()
     b.close()
+
+
+def test_imap4rev2(server):
+    user, pw = server.add_user()
+    deliver(server, user, ["Subject: one", "Subject: two"])
+    r, old = Raw(server, user, pw), Raw(server, user, pw)
+    caps = r.ok("c0", "CAPABILITY")[0].split()
+    assert b"IMAP4rev2" in caps and b"IMAP4rev1" in caps and b"STATUS=SIZE" in caps
+    assert r.ok("e1", "ENABLE IMAP4rev2") == [b"* ENABLED IMAP4rev2"]
+    name = "Entwürfe"
+    r.ok("m1", f'CREATE "{name}"'.encode())     # UTF-8 from a rev2 client
+    listed = [line for line in old.ok("o1", 'LIST "" "Entw*"')]
+    assert listed == [b'* LIST (\\HasNoChildren \\Subscribed) "/" "Entw&APw-rfe"'] or \
+        listed == [b'* LIST (\\HasNoChildren) "/" "Entw&APw-rfe"'], listed  # rev1 reads modified UTF-7
+    listed = r.ok("m2", 'LIST "" "Entw*"')
+    assert listed[0].endswith(b'"/" {9}\r\n' + name.encode()), listed
+    _, done = r.cmd("m3", b'CREATE "bad\xff"')
+    assert done.startswith(b"m3 NO"), done
+    out = r.ok("s1", "SELECT INBOX")
+    assert b'* LIST () "/" "INBOX"' in out and not any(b"RECENT" in line for line in out), out
+    out = r.ok("s2", f'SELECT "{name}"'.encode())
+    assert out[0] == b"* OK [CLOSED] Previous mailbox closed", out
+    assert r.ok("a1", b"APPEND \"" + name.encode() + b"\" {5+}\r\nhi\r\n\r\n") == [b"* 1 EXISTS"]
+    r.ok("s3", "SELECT INBOX")
+    assert r.ok("q1", "SEARCH ALL") == [b'* ESEARCH (TAG "q1") ALL 1:2']
+    assert r.ok("q2", "UID SEARCH SUBJECT nothing") == [b'* ESEARCH (TAG "q2") UID']
+    r.ok("f1", "STORE 2 +FLAGS (\\Deleted)")
+    out = r.ok("t1", f'STATUS "{name}" (MESSAGES SIZE DELETED)'.encode())
+    assert out[0].endswith(b" (MESSAGES 1 SIZE 5 DELETED 0)"), out
+    out = old.ok("t2", "STATUS INBOX (DELETED MESSAGES)")
+    assert out == [b'* STATUS "INBOX" (DELETED 1 MESSAGES 2)'], out
+    old.ok("o2", "SELECT INBOX")  # a rev1 session still hears RECENT and SEARCH
+    assert old.ok("o3", "SEARCH DELETED") == [b"* SEARCH 2"]
+    r.close()
+    old.close()

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -186,6 +187,22 @@ static void test_url(void **state)
 		assert_int_equal(imap_url_parse(bad[i], &u), -1);
 }
 
+static void test_mutf7(void **state)
+{
+	char *m = imap_utf8_to_mutf7("Entw\xc3\xbcrfe/&Co");
+	char *u;
+
+	(void)state;
+	assert_string_equal(m, "Entw&APw-rfe/&-Co");
+	u = imap_mutf7_to_utf8(m);
+	assert_string_equal(u, "Entw\xc3\xbcrfe/&Co");
+	free(m);
+	free(u);
+	assert_null(imap_utf8_to_mutf7("bad \xff utf-8"));
+	assert_null(imap_mutf7_to_utf8("open &shift"));
+	assert_null(imap_mutf7_to_utf8("&AAA-")); /* a NUL */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +210,7 @@ int main(void)
 		cmocka_unit_test(test_parser_line_limit),
 		cmocka_unit_test(test_seqset),
 		cmocka_unit_test(test_url),
+		cmocka_unit_test(test_mutf7),
 	};
 	return cmocka_run_group_tests_name("imap", tests, NULL, NULL);
 }
