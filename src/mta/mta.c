@@ -23,6 +23,12 @@ struct mta_job {
 	char *sender;
 	struct directory_expansion route;
 	struct store_delivery delivery;
+	/* the report to the sender about users over quota, stored in the same commit */
+	str_t dsn_bytes;
+	char dsn_msgid[33];
+	struct directory_expansion dsn_route;
+	struct store_delivery dsn;
+	bool has_dsn;
 	enum mta_result result;
 	mta_done_fn *done;
 	void *arg;
@@ -58,7 +64,7 @@ bool mta_domain_is_local(mta_t *mta, const char *domain)
 }
 
 /* A user addressed directly is refused at RCPT when over quota; members of a list
- * are not checked here (a bounce for them needs the DSNs of issue 4). */
+ * are checked when the message is routed (filter_over_quota) and bounced with a DSN. */
 static enum mta_rcpt_verdict check_quota(mta_t *mta, const char *address, int64_t size)
 {
 	struct store_recipient r = { 0 };
@@ -157,6 +163,75 @@ static enum mta_result route(mta_t *mta, const struct mta_envelope *env, struct 
 	return out->user_count + out->remote_count > 0 ? MTA_OK : MTA_NO_RCPT;
 }
 
+/* The report about users over quota, routed to the sender (who may be local or
+ * remote); nothing if the sender is null or unknown here. */
+static void prepare_dsn(mta_t *mta, const struct mta_envelope *env, const char *message, size_t len,
+			struct mta_job *job, const struct mta_dsn_recipient *failed, size_t n)
+{
+	const struct mta_envelope report_env = { .sender = "", .helo = mta->hostname,
+						 .client_ip = "127.0.0.1", .protocol = "LOCAL" };
+	struct mta_dsn d = { .hostname = mta->hostname, .sender = env->sender, .original = message,
+			     .original_len = len, .original_msgid = job->msgid, .recipients = failed, .count = n };
+
+	if (env->sender[0] == '\0' ||
+	    directory_expand(mta->store, env->sender, &job->dsn_route) != DIRECTORY_EXPAND_OK ||
+	    job->dsn_route.user_count + job->dsn_route.remote_count == 0) {
+		log_warnx("mta: no report for users over quota msgid=%s sender=<%s>", job->msgid, env->sender);
+		return;
+	}
+	id_random_hex(job->dsn_msgid, 16);
+	str_init(&job->dsn_bytes);
+	trace_header(mta, &report_env, job->dsn_msgid, &job->dsn_bytes);
+	mta_dsn_build(&d, &job->dsn_bytes);
+	job->dsn = (struct store_delivery){
+		.bytes = job->dsn_bytes.data, .len = job->dsn_bytes.len, .msgid = job->dsn_msgid, .sender = "",
+		.user_ids = job->dsn_route.users, .user_count = job->dsn_route.user_count,
+		.remote = job->dsn_route.remote, .remote_count = job->dsn_route.remote_count,
+	};
+	job->has_dsn = true;
+}
+
+/* Leaves out the users whose quota cannot take the message, and reports them to
+ * the sender. MTA_QUOTA if nobody is left: then the client hears 552 instead. */
+static enum mta_result filter_over_quota(mta_t *mta, const struct mta_envelope *env, const char *message,
+					 size_t len, struct mta_job *job)
+{
+	struct directory_expansion *route = &job->route;
+	struct mta_dsn_recipient *failed = xcalloc(route->user_count + 1, sizeof(*failed));
+	char **addresses = xcalloc(route->user_count + 1, sizeof(char *));
+	size_t kept = 0, n = 0;
+	enum mta_result result = MTA_OK;
+
+	for (size_t i = 0; i < route->user_count; i++) {
+		struct store_recipient r = { 0 };
+		enum directory_quota_check q = DIRECTORY_QUOTA_OK;
+		if (store_recipient_by_id(mta->store, route->users[i], &r) == 1)
+			q = directory_quota_check(mta->store, &r, (int64_t)len + 1024); /* + our trace header */
+		if (q == DIRECTORY_QUOTA_OK) {
+			route->users[kept++] = route->users[i];
+		} else {
+			addresses[n] = directory_address_of(&r);
+			failed[n] = (struct mta_dsn_recipient){
+				addresses[n], q == DIRECTORY_QUOTA_FULL ? "5.2.2" : "5.2.3",
+				q == DIRECTORY_QUOTA_FULL ? "552 5.2.2 Mailbox full"
+							  : "552 5.2.3 Message larger than the mailbox's quota", NULL };
+			log_info("mta: over quota msgid=%s recipient=%s", job->msgid, addresses[n]);
+			n++;
+		}
+		store_recipient_clear(&r);
+	}
+	route->user_count = kept;
+	if (n > 0 && kept + route->remote_count == 0)
+		result = MTA_QUOTA;
+	else if (n > 0)
+		prepare_dsn(mta, env, message, len, job, failed, n);
+	for (size_t i = 0; i < n; i++)
+		free(addresses[i]);
+	free(addresses);
+	free(failed);
+	return result;
+}
+
 #define INDEX_SLICE 8
 
 /* The writer's idle hook: the searchable text of a few messages not yet indexed.
@@ -186,6 +261,8 @@ int mta_index_idle(store_tx_t *tx, void *arg)
 static void job_free(struct mta_job *job)
 {
 	str_free(&job->bytes);
+	str_free(&job->dsn_bytes);
+	directory_expansion_free(&job->dsn_route);
 	free(job->sender);
 	directory_expansion_free(&job->route);
 	free(job);
@@ -207,7 +284,9 @@ static int job_deliver(store_tx_t *tx, void *arg)
 {
 	struct mta_job *job = arg;
 
-	return store_tx_deliver(tx, &job->delivery);
+	if (store_tx_deliver(tx, &job->delivery) < 0)
+		return -1;
+	return job->has_dsn ? store_tx_deliver(tx, &job->dsn) : 0;
 }
 
 /* Runs on the writer thread: hand the outcome back to the loop. */
@@ -235,6 +314,8 @@ void mta_submit(mta_t *mta, const struct mta_envelope *env, const char *message,
 		job->result = MTA_LOOP;
 	else
 		job->result = route(mta, env, &job->route);
+	if (job->result == MTA_OK)
+		job->result = filter_over_quota(mta, env, message, len, job);
 	if (job->result != MTA_OK) {
 		net_loop_post(mta->loop, job_finish, job);
 		return;

@@ -44,13 +44,37 @@ enum mta_result {
 	MTA_TEMPFAIL,  /* 451: try again later */
 	MTA_LOOP,      /* 554 5.4.6: too many Received headers */
 	MTA_NO_RCPT,   /* 554 5.5.1: nothing left to deliver to */
+	MTA_QUOTA,     /* 552 5.2.2: every recipient's mailbox is too full for it */
 };
 typedef void mta_done_fn(void *arg, enum mta_result result, const char *msgid);
 
 /* Submits a message (without our trace header). done runs later on the loop thread,
- * after the message is durable (MTA_OK) or has failed; never before mta_submit returns. */
+ * after the message is durable (MTA_OK) or has failed; never before mta_submit returns.
+ * Local users whose quota cannot take it (members of a list: users addressed
+ * directly were refused at RCPT) are left out, and the sender gets a DSN for them,
+ * committed with the message. */
 void mta_submit(mta_t *mta, const struct mta_envelope *env, const char *message, size_t len,
 		mta_done_fn *done, void *arg);
+
+/* Delivery status notifications (RFC 3464): who failed or is delayed, and why. */
+struct mta_dsn_recipient {
+	const char *address;
+	const char *status;     /* enhanced status code, "5.2.2" */
+	const char *diagnostic; /* the SMTP reply, "552 5.2.2 Mailbox full"; may be NULL */
+	const char *remote_mta; /* the host that said so; NULL if it was us */
+};
+struct mta_dsn {
+	const char *hostname;
+	const char *sender; /* the original's envelope sender: the report goes there */
+	const char *original; /* the message as stored; its header section is quoted */
+	size_t original_len;
+	const char *original_msgid, *arrival_date, *retry_until; /* may be NULL */
+	bool delayed; /* a delay warning, not a failure */
+	const struct mta_dsn_recipient *recipients;
+	size_t count;
+};
+/* The whole report message (header and multipart/report body), appended to out. */
+void mta_dsn_build(const struct mta_dsn *d, str_t *out);
 
 /* The store writer's idle hook that fills the full-text index (store_writer_set_idle):
  * messages are indexed when the writer has had 100 ms without work, so indexing

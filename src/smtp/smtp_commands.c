@@ -219,6 +219,9 @@ static void commit_done(void *arg, enum mta_result result, const char *msgid)
 	case MTA_NO_RCPT:
 		smtp_error(s, "554 5.5.1 No valid recipients");
 		break;
+	case MTA_QUOTA:
+		smtp_error(s, "552 5.2.2 Mailbox full: no recipient has room for this message");
+		break;
 	case MTA_TEMPFAIL:
 		smtp_reply(s, "451 4.3.0 Internal error, try again later");
 		break;

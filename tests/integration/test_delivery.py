@@ -131,3 +131,48 @@ def test_new_domain_takes_mail_without_restart(server):
     server.cli("user", "add", user, "--password-stdin", stdin=pw + "\n")
     tag = send(server, [user])
     assert subjects(server, user, pw) == [tag]
+
+
+def test_list_member_over_quota_is_bounced_with_a_dsn(server):
+    import email
+    from email import policy
+    full, full_pw = server.add_user()
+    roomy, roomy_pw = server.add_user()
+    sender, sender_pw = server.add_user()
+    server.cli("user", "quota", full, "7000")
+    crew = f"crew{uuid.uuid4().hex[:6]}@{DOMAIN}"
+    server.cli("group", "add", crew, "--member", full, "--member", roomy)
+    big = ("x" * 70 + "\r\n") * 60  # 4,320 octets: one fits in 7,000, two do not
+    first = send(server, [full], body=big)
+    tag = send(server, [crew], body=big, sender=sender)
+    assert subjects(server, roomy, roomy_pw) == [tag]
+    assert subjects(server, full, full_pw) == [first]  # not delivered over quota...
+    [report] = server.fetch_all(sender, sender_pw)    # ...but the sender is told, by a DSN
+    msg = email.message_from_bytes(report, policy=policy.compat32)
+    assert msg.get_content_type() == "multipart/report"
+    assert msg.get_param("report-type") == "delivery-status"
+    assert msg["Auto-Submitted"] == "auto-replied"
+    text, status, headers = msg.get_payload()
+    assert full in text.get_payload()
+    # message/delivery-status: per-message fields, then one block per recipient
+    blocks = [b.items() for b in status.get_payload()]
+    per_recipient = dict(blocks[1])
+    assert per_recipient["Final-Recipient"] == f"rfc822; {full}"
+    assert per_recipient["Action"] == "failed" and per_recipient["Status"] == "5.2.2"
+    assert headers.get_content_type() == "text/rfc822-headers"
+    assert f"Subject: {tag}" in headers.get_payload()
+    assert b"Return-Path: <>" in report or b"envelope-from <>" in report
+
+    # Everyone on the list full: the client is refused at DATA instead (no report).
+    server.cli("user", "quota", roomy, "2000")  # too small for it at all: 5.2.3
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as s:
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            s.sendmail(sender, [crew], f"Subject: again\r\n\r\n{big}")
+    assert e.value.smtp_code == 552
+    assert len(server.fetch_all(sender, sender_pw)) == 1
+
+    # A null sender never gets a report (no bounce loops).
+    server.cli("user", "quota", roomy, "default")
+    tag2 = send(server, [crew], body=big, sender="")
+    assert tag2 in subjects(server, roomy, roomy_pw)
+    assert len(server.fetch_all(sender, sender_pw)) == 1
