@@ -1,80 +1,74 @@
-"""IMAP extensions beyond the core: ESORT, CONTEXT=SEARCH and CONTEXT=SORT
-(RFC 5267), THREAD=REFERENCES (RFC 5256). Spoken over a raw TLS socket where the
-tags matter (contexts are named by the tag of their command)."""
+"""IMAP extensions beyond the core, through Python's imaplib: ESORT, CONTEXT=SEARCH
+and CONTEXT=SORT (RFC 5267), THREAD=REFERENCES (RFC 5256), CATENATE (RFC 4469),
+URLAUTH (RFC 4467), NOTIFY (RFC 5465) and IMAP4rev2 (RFC 9051). imaplib sends the
+commands and parses the answers; a subclass only keeps the untagged responses in
+the order they came, since several of these extensions are about order."""
+import imaplib
 import re
+import select
 import smtplib
-import socket
-import ssl
+import time
 
 import pytest
 
 from conftest import tls_context
 
+for _name in ("CANCELUPDATE", "GENURLAUTH", "RESETKEY", "URLFETCH", "NOTIFY"):
+    imaplib.Commands.setdefault(_name, ("AUTH", "SELECTED"))
 
-class Raw:
-    """One IMAP session over implicit TLS with tags chosen by the test."""
 
-    def __init__(self, server, user=None, pw=None):
-        sock = socket.create_connection(("127.0.0.1", server.port("imaps")), timeout=30)
-        self.sock = tls_context().wrap_socket(sock)
-        self.buf = b""
-        assert self.readline().startswith(b"* OK")
-        if user:
-            self.ok("l1", f'LOGIN "{user}" "{pw}"')
+class Client(imaplib.IMAP4_SSL):
+    """imaplib, also recording untagged responses in arrival order."""
 
-    def read(self, n):
-        """n bytes; a timeout leaves what came in the buffer for the next read."""
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            assert chunk, "connection closed"
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
+    def __init__(self, server, user, pw):
+        self.order = []
+        super().__init__("127.0.0.1", server.port("imaps"), ssl_context=tls_context(), timeout=30)
+        self.login(user, pw)
 
-    def readline(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            assert chunk, "connection closed"
-            self.buf += chunk
-        return self.read(self.buf.index(b"\n") + 1)
+    def _append_untagged(self, typ, dat):
+        self.order.append((typ, dat))
+        super()._append_untagged(typ, dat)
 
-    def response(self):
-        """One response line, literals included (as they came)."""
-        line = self.readline()
+    def run(self, name, *args):
+        """One command: (its tag, the status, the untagged responses in order).
+        BAD raises imaplib.IMAP4.error, as imaplib does."""
+        self.order = []
+        self.untagged_responses.clear()
+        tag = self._command(name, *args)
+        status, _ = self._command_complete(name, tag)
+        return tag.decode(), status, self.order
+
+    def ok(self, name, *args):
+        tag, status, responses = self.run(name, *args)
+        assert status == "OK", (name, args, status, self.order)
+        return tag, responses
+
+    def lines(self, name, *args):
+        """The untagged responses of a command that must succeed, as "TYPE data"."""
+        return [flat(t, d) for t, d in self.ok(name, *args)[1]]
+
+    def wait_for(self, pattern):
+        """Reads unsolicited responses until one (as "TYPE data") matches; returns
+        all of them, in order. Fails by the client's timeout if none comes."""
+        seen = []
         while True:
-            m = re.search(rb"\{(\d+)\}\r\n$", line)
-            if not m:
-                return line.rstrip(b"\r\n")
-            line += self.read(int(m.group(1)))
-            line += self.readline()
+            self.order = []
+            self._get_response()
+            seen += [flat(t, d) for t, d in self.order]
+            if any(re.search(pattern, line) for line in seen):
+                return seen
 
-    def cmd(self, tag, text):
-        """Sends one command (str, or bytes holding LITERAL+ literals); returns
-        (untagged responses, tagged line)."""
-        data = text if isinstance(text, bytes) else text.encode()
-        self.sock.sendall(tag.encode() + b" " + data + b"\r\n")
-        untagged = []
-        while True:
-            line = self.response()
-            if line.startswith(tag.encode() + b" "):
-                return untagged, line
-            untagged.append(line)
+    def silent_for(self, seconds):
+        """True if the server sends nothing unasked for that long."""
+        time.sleep(seconds)
+        return self.sock.pending() == 0 and not select.select([self.sock], [], [], 0)[0]
 
-    def ok(self, tag, text):
-        untagged, done = self.cmd(tag, text)
-        assert done.startswith(f"{tag} OK".encode()), (text, done)
-        return untagged
 
-    def body(self, mailbox, uid, section=""):
-        self.ok("f0", f"EXAMINE {mailbox}")
-        [resp] = [r for r in self.ok("f1", f"UID FETCH {uid} (BODY.PEEK[{section}])") if b" FETCH " in r]
-        n = int(re.search(rb"\{(\d+)\}\r\n", resp).group(1))
-        start = resp.index(b"}\r\n") + 3
-        return resp[start:start + n]
-
-    def close(self):
-        self.cmd("z9", "LOGOUT")
-        self.sock.close()
+def flat(typ, dat):
+    """One untagged response as bytes "TYPE data", literals inline."""
+    if isinstance(dat, tuple):
+        dat = b"".join(dat)
+    return typ.encode() + b" " + (dat or b"")
 
 
 def deliver(server, user, messages):
@@ -83,111 +77,99 @@ def deliver(server, user, messages):
             s.sendmail("a@remote.test", [user], (headers + "\r\n\r\nbody\r\n").encode())
 
 
-def uid_of(raw, number):
-    untagged = raw.ok("u0", f"FETCH {number} (UID)")
-    return int(re.search(rb"UID (\d+)", untagged[0]).group(1))
+def esearch(lines):
+    return [line for line in lines if line.startswith(b"ESEARCH ")]
 
 
 def test_esort_return_options(server):
     user, pw = server.add_user()
     deliver(server, user, [f"Subject: s{c}\r\nDate: Sat, 28 Nov 2026 0{d}:00:00 +0000"
                            for c, d in (("c", 1), ("a", 2), ("d", 3), ("b", 4))])
-    r = Raw(server, user, pw)
-    caps = r.ok("c1", "CAPABILITY")[0].split()
-    for cap in (b"ESORT", b"CONTEXT=SEARCH", b"CONTEXT=SORT", b"THREAD=REFERENCES"):
-        assert cap in caps
-    r.ok("s0", "SELECT INBOX")
+    m = Client(server, user, pw)
+    for cap in ("ESORT", "CONTEXT=SEARCH", "CONTEXT=SORT", "THREAD=REFERENCES"):
+        assert cap in m.capabilities
+    m.select("INBOX")
     # subjects sa sb sc sd are messages 2 4 1 3: MIN and MAX are first and last in sort order
-    out = r.ok("s1", "SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL")
-    assert out == [b'* ESEARCH (TAG "s1") MIN 2 MAX 3 COUNT 4 ALL 2,4,1,3'], out
-    out = r.ok("s2", "SORT RETURN () (REVERSE DATE) UTF-8 ALL")
-    assert out == [b'* ESEARCH (TAG "s2") ALL 4,3,2,1'] or out == [b'* ESEARCH (TAG "s2") ALL 4:1'] \
-        or out[0].endswith(b"ALL 4,3,2,1"), out
-    out = r.ok("s3", "SORT RETURN (PARTIAL 2:3) (SUBJECT) UTF-8 ALL")
-    assert out == [b'* ESEARCH (TAG "s3") PARTIAL (2:3 4,1)'], out
-    out = r.ok("s4", "SEARCH RETURN (PARTIAL 3:10) ALL")
-    assert out == [b'* ESEARCH (TAG "s4") PARTIAL (3:10 3:4)'], out
-    out = r.ok("s5", "SEARCH RETURN (PARTIAL 9:10) ALL")
-    assert out == [b'* ESEARCH (TAG "s5") PARTIAL (9:10 NIL)'], out
-    _, bad = r.cmd("s6", "SEARCH RETURN (PARTIAL 1:2 ALL) ALL")
-    assert bad.startswith(b"s6 BAD")
-    r.close()
+    tag, lines = m.ok("SORT", "RETURN", "(MIN MAX COUNT ALL)", "(SUBJECT)", "UTF-8", "ALL")
+    assert [flat(*r) for r in lines] == [f'ESEARCH (TAG "{tag}") MIN 2 MAX 3 COUNT 4 ALL 2,4,1,3'.encode()]
+    tag, lines = m.ok("SORT", "RETURN", "()", "(REVERSE DATE)", "UTF-8", "ALL")
+    assert [flat(*r) for r in lines] == [f'ESEARCH (TAG "{tag}") ALL 4,3,2,1'.encode()]
+    tag, lines = m.ok("SORT", "RETURN", "(PARTIAL 2:3)", "(SUBJECT)", "UTF-8", "ALL")
+    assert [flat(*r) for r in lines] == [f'ESEARCH (TAG "{tag}") PARTIAL (2:3 4,1)'.encode()]
+    tag, lines = m.ok("SEARCH", "RETURN", "(PARTIAL 3:10)", "ALL")
+    assert [flat(*r) for r in lines] == [f'ESEARCH (TAG "{tag}") PARTIAL (3:10 3:4)'.encode()]
+    tag, lines = m.ok("SEARCH", "RETURN", "(PARTIAL 9:10)", "ALL")
+    assert [flat(*r) for r in lines] == [f'ESEARCH (TAG "{tag}") PARTIAL (9:10 NIL)'.encode()]
+    with pytest.raises(imaplib.IMAP4.error):
+        m.run("SEARCH", "RETURN", "(PARTIAL 1:2 ALL)", "ALL")
+    m.logout()
 
 
 def test_search_context_updates(server):
     user, pw = server.add_user()
     deliver(server, user, [f"Subject: m{i}" for i in range(3)])
-    a, b = Raw(server, user, pw), Raw(server, user, pw)
-    a.ok("a1", "SELECT INBOX")
-    b.ok("b1", "SELECT INBOX")
-    uids = [uid_of(a, n) for n in (1, 2, 3)]
-    out = a.ok("ctx", "UID SEARCH RETURN (UPDATE) UNSEEN")
-    assert out == [f'* ESEARCH (TAG "ctx") UID ALL {uids[0]}:{uids[2]}'.encode()], out
-    _, bad = a.cmd("ctx", "UID SEARCH RETURN (UPDATE) ALL")  # the tag names a context
-    assert bad.startswith(b"ctx BAD")
+    a, b = Client(server, user, pw), Client(server, user, pw)
+    a.select("INBOX")
+    b.select("INBOX")
+    ctx, lines = a.ok("UID", "SEARCH", "RETURN", "(UPDATE)", "UNSEEN")
+    assert [flat(*r) for r in lines] == [f'ESEARCH (TAG "{ctx}") UID ALL 1:3'.encode()]
+    prefix = f'ESEARCH (TAG "{ctx}") UID '.encode()
 
-    b.ok("b2", f"UID STORE {uids[1]} +FLAGS (\\Seen)")  # leaves the result
-    out = a.ok("a2", "NOOP")
-    assert f'* ESEARCH (TAG "ctx") UID REMOVEFROM (0 {uids[1]})'.encode() in out, out
+    b.ok("UID", "STORE", "2", "+FLAGS", "(\\Seen)")  # leaves the result
+    assert esearch(a.lines("NOOP")) == [prefix + b"REMOVEFROM (0 2)"]
 
-    deliver(server, user, ["Subject: new"])  # joins it
-    out = a.ok("a3", "NOOP")
-    exists = out.index(b"* 4 EXISTS")
-    addto = out.index(b'* ESEARCH (TAG "ctx") UID ADDTO (0 ' + str(uids[2] + 1).encode() + b")")
-    assert exists < addto, out  # the ADDTO after the EXISTS that makes it valid
+    deliver(server, user, ["Subject: new"])  # joins it: after the EXISTS that makes it valid
+    lines = a.lines("NOOP")
+    assert lines.index(b"EXISTS 4") < lines.index(prefix + b"ADDTO (0 4)"), lines
 
-    b.ok("b3", f"UID STORE {uids[0]} +FLAGS (\\Deleted)")
-    b.ok("b4", "EXPUNGE")
-    out = a.ok("a4", "NOOP")
-    removed = out.index(f'* ESEARCH (TAG "ctx") UID REMOVEFROM (0 {uids[0]})'.encode())
-    assert removed < out.index(b"* 1 EXPUNGE"), out  # before the expunge
+    b.ok("UID", "STORE", "1", "+FLAGS", "(\\Deleted)")
+    b.ok("EXPUNGE")
+    lines = a.lines("NOOP")
+    assert lines.index(prefix + b"REMOVEFROM (0 1)") < lines.index(b"EXPUNGE 1"), lines
 
     # The session's own STORE is reported too, before its tagged OK.
-    out = a.ok("a5", f"UID STORE {uids[2]} +FLAGS.SILENT (\\Seen)")
-    assert f'* ESEARCH (TAG "ctx") UID REMOVEFROM (0 {uids[2]})'.encode() in out, out
+    assert esearch(a.lines("UID", "STORE", "3", "+FLAGS.SILENT", "(\\Seen)")) == [prefix + b"REMOVEFROM (0 3)"]
 
-    a.ok("a6", 'CANCELUPDATE "ctx"')
-    b.ok("b5", f"UID STORE {uids[2]} -FLAGS (\\Seen)")
-    out = a.ok("a7", "NOOP")
-    assert not any(b"ESEARCH" in line for line in out), out
-    _, bad = a.cmd("a8", 'CANCELUPDATE "ctx"')
-    assert bad.startswith(b"a8 BAD")
-    a.close()
-    b.close()
+    a.ok("CANCELUPDATE", f'"{ctx}"')
+    b.ok("UID", "STORE", "3", "-FLAGS", "(\\Seen)")
+    assert esearch(a.lines("NOOP")) == []
+    with pytest.raises(imaplib.IMAP4.error):
+        a.run("CANCELUPDATE", f'"{ctx}"')  # no such context any more
+    a.logout()
+    b.logout()
 
 
 def test_sort_context_positions(server):
     user, pw = server.add_user()
     deliver(server, user, ["Subject: b", "Subject: d"])
-    a, b = Raw(server, user, pw), Raw(server, user, pw)
-    a.ok("a1", "SELECT INBOX")
-    out = a.ok("srt", "SORT RETURN (UPDATE) (SUBJECT) UTF-8 UNDELETED")
-    assert out == [b'* ESEARCH (TAG "srt") ALL 1:2'], out
+    a, b = Client(server, user, pw), Client(server, user, pw)
+    a.select("INBOX")
+    ctx, lines = a.ok("SORT", "RETURN", "(UPDATE)", "(SUBJECT)", "UTF-8", "UNDELETED")
+    assert [flat(*r) for r in lines] == [f'ESEARCH (TAG "{ctx}") ALL 1:2'.encode()]
     deliver(server, user, ["Subject: a", "Subject: c"])  # messages 3 and 4
-    out = a.ok("a2", "NOOP")
     # a goes first, c third: positions in the sorted result, message numbers
-    assert b'* ESEARCH (TAG "srt") ADDTO (1 3 3 4)' in out, out
-    b.ok("b1", "SELECT INBOX")
-    b.ok("b2", "STORE 1 +FLAGS (\\Deleted)")  # b, now second, leaves
-    out = a.ok("a3", "NOOP")
-    assert b'* ESEARCH (TAG "srt") REMOVEFROM (2 1)' in out, out
-    a.close()
-    b.close()
+    assert f'ESEARCH (TAG "{ctx}") ADDTO (1 3 3 4)'.encode() in a.lines("NOOP")
+    b.select("INBOX")
+    b.ok("STORE", "1", "+FLAGS", "(\\Deleted)")  # b, now second, leaves
+    assert f'ESEARCH (TAG "{ctx}") REMOVEFROM (2 1)'.encode() in a.lines("NOOP")
+    a.logout()
+    b.logout()
 
 
 def test_updating_contexts_are_bounded(server):
     user, pw = server.add_user()
     deliver(server, user, ["Subject: x"])
-    r = Raw(server, user, pw)
-    r.ok("a0", "SELECT INBOX")
+    m = Client(server, user, pw)
+    m.select("INBOX")
     refused = []
-    for i in range(12):
-        out = r.ok(f"c{i}", "SEARCH RETURN (UPDATE COUNT) ALL")
-        refused += [line for line in out if b"NOUPDATE" in line]
-        assert any(b"COUNT 1" in line for line in out)  # still answered
-    assert refused and refused[0].startswith(b'* NO [NOUPDATE "c'), refused
-    r.ok("a1", "UNSELECT")  # contexts end with the selection
-    r.close()
+    for _ in range(12):
+        tag, responses = m.ok("SEARCH", "RETURN", "(UPDATE COUNT)", "ALL")
+        refused += [d for t, d in responses if t == "NOUPDATE"]
+        assert any(flat(*r).endswith(b"COUNT 1") for r in responses)  # still answered
+    assert len(refused) == 4, refused  # eight contexts at most
+    assert refused[-1] == f'"{tag}"'.encode()
+    m.unselect()  # contexts end with the selection
+    m.logout()
 
 
 def test_thread_references(server):
@@ -206,20 +188,19 @@ def test_thread_references(server):
         f"Message-ID: <h@x>\r\nReferences: <i@x>\r\nSubject: Loop\r\nDate: {day} 14:00:00 +0000",
         f"Message-ID: <i@x>\r\nReferences: <h@x>\r\nSubject: Loop\r\nDate: {day} 14:30:00 +0000",
     ])
-    r = Raw(server, user, pw)
-    r.ok("a0", "SELECT INBOX")
-    out = r.ok("t1", "THREAD REFERENCES UTF-8 ALL")
+    m = Client(server, user, pw)
+    m.select("INBOX")
     # 8 alone; 5 and 6 under the missing <gone@x>; 1 with replies 3, 2 (then 4),
-    # and 7 joined by subject; the loop broken: 9 under 10 or 10 under 9.
-    assert out[0] in (b"* THREAD (8)((5)(6))(1 (3)(2 4)(7))(9 10)",
-                      b"* THREAD (8)((5)(6))(1 (3)(2 4)(7))(10 9)"), out
-    out = r.ok("t2", "THREAD REFERENCES UTF-8 NOT SUBJECT Plan")
-    assert out == [b"* THREAD (8)((5)(6))(9 10)"] or out == [b"* THREAD (8)((5)(6))(10 9)"], out
-    out = r.ok("t3", "UID THREAD ORDEREDSUBJECT UTF-8 SUBJECT Solo")
-    assert re.fullmatch(rb"\* THREAD \(\d+\)", out[0]), out
-    _, bad = r.cmd("t4", "THREAD NOSUCH UTF-8 ALL")
-    assert bad.startswith(b"t4 BAD")
-    r.close()
+    # and 7 joined by subject; the loop broken: one of 9 and 10 under the other.
+    typ, data = m.thread("REFERENCES", "UTF-8", "ALL")
+    assert data[0] in (b"(8)((5)(6))(1 (3)(2 4)(7))(9 10)", b"(8)((5)(6))(1 (3)(2 4)(7))(10 9)"), data
+    typ, data = m.thread("REFERENCES", "UTF-8", "NOT", "SUBJECT", "Plan")
+    assert data[0] in (b"(8)((5)(6))(9 10)", b"(8)((5)(6))(10 9)"), data
+    typ, data = m.uid("THREAD", "ORDEREDSUBJECT", "UTF-8", "SUBJECT", "Solo")
+    assert re.fullmatch(rb"\(\d+\)", data[0]), data
+    with pytest.raises(imaplib.IMAP4.error):
+        m.thread("NOSUCH", "UTF-8", "ALL")
+    m.logout()
 
 
 MULTIPART = ("From: a@remote.test\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
@@ -229,46 +210,53 @@ MULTIPART = ("From: a@remote.test\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
 
 
 def literal(data):
+    """A LITERAL+ literal inside the command line (imaplib sends it as it is)."""
     return b"{%d+}\r\n" % len(data) + data
 
 
-def uidvalidity(raw, mailbox):
-    out = raw.ok("v0", f"STATUS {mailbox} (UIDVALIDITY)")
-    return int(re.search(rb"UIDVALIDITY (\d+)", out[0]).group(1))
+def uidvalidity(m, mailbox):
+    _, data = m.status(mailbox, "(UIDVALIDITY)")
+    return int(re.search(rb"UIDVALIDITY (\d+)", data[0]).group(1))
+
+
+def body(m, mailbox, uid):
+    m.select(mailbox, readonly=True)
+    _, data = m.uid("FETCH", str(uid), "(BODY.PEEK[])")
+    return data[0][1]
 
 
 def test_catenate(server):
     user, pw = server.add_user()
-    other, other_pw = server.add_user()
+    other, _ = server.add_user()
     with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as s:
         s.sendmail("a@remote.test", [user], MULTIPART.encode())
         s.sendmail("a@remote.test", [other], MULTIPART.encode())
-    r = Raw(server, user, pw)
-    assert b"CATENATE" in r.ok("c0", "CAPABILITY")[0].split()
-    v = uidvalidity(r, "INBOX")
+    m = Client(server, user, pw)
+    assert "CATENATE" in m.capabilities
+    v = uidvalidity(m, "INBOX")
     head = b"From: me@here.test\r\nSubject: forwarded part\r\n\r\nSee below:\r\n"
-    _, done = r.cmd("c1", b"APPEND Drafts (\\Draft) CATENATE (TEXT " + literal(head) +
-                    f' URL "/INBOX;UIDVALIDITY={v}/;UID=1/;SECTION=2" TEXT '.encode() +
-                    literal(b"\r\n-- \r\nme\r\n") + b")")
-    assert done.startswith(b"c1 OK [APPENDUID "), done
-    uid = int(done.split()[4].rstrip(b"]"))
-    assert r.body("Drafts", uid) == head + b"second part" + b"\r\n-- \r\nme\r\n"
-    # A URL with PARTIAL, and the whole message
-    _, done = r.cmd("c2", f'APPEND Drafts CATENATE (URL "/INBOX/;UID=1/;SECTION=1/;PARTIAL=0.5")'.encode())
-    assert done.startswith(b"c2 OK"), done
-    assert r.body("Drafts", uid + 1) == b"first"
-    whole = r.body("INBOX", 1)
-    _, done = r.cmd("c3", b'APPEND Drafts CATENATE (URL "/INBOX/;UID=1")')
-    assert r.body("Drafts", uid + 2) == whole
-    # Wrong UIDVALIDITY, no such message, someone else's mailbox, garbage: BADURL
+    tail = b"\r\n-- \r\nme\r\n"
+    typ, data = m._simple_command("APPEND", "Drafts", "(\\Draft)", b"CATENATE (TEXT " + literal(head) +
+                                  f' URL "/INBOX;UIDVALIDITY={v}/;UID=1/;SECTION=2" TEXT '.encode() +
+                                  literal(tail) + b")")
+    assert typ == "OK", data
+    uid = int(m.untagged_responses.pop("APPENDUID")[0].split()[1])
+    assert body(m, "Drafts", uid) == head + b"second part" + tail
+    # A URL with PARTIAL, and a whole message
+    typ, _ = m._simple_command("APPEND", "Drafts", 'CATENATE (URL "/INBOX/;UID=1/;SECTION=1/;PARTIAL=0.5")')
+    assert typ == "OK" and body(m, "Drafts", uid + 1) == b"first"
+    typ, _ = m._simple_command("APPEND", "Drafts", 'CATENATE (URL "/INBOX/;UID=1")')
+    assert typ == "OK" and body(m, "Drafts", uid + 2) == body(m, "INBOX", 1)
+    # Wrong UIDVALIDITY, no such message, someone else's mailbox, no such part, garbage
     other_url = "imap://" + other.replace("@", "%40") + "@127.0.0.1/INBOX/;UID=1"
-    for i, url in enumerate([f"/INBOX;UIDVALIDITY={v + 1}/;UID=1", "/INBOX/;UID=99",
-                             other_url, "/INBOX/;UID=1/;SECTION=9", "nonsense"]):
-        _, done = r.cmd(f"e{i}", f'APPEND Drafts CATENATE (TEXT {{1+}}\r\nx URL "{url}")'.encode())
-        assert done.startswith(f"e{i} NO [BADURL".encode()), (url, done)
-    _, done = r.cmd("e9", b"APPEND Drafts CATENATE (TEXT)")
-    assert done.startswith(b"e9 BAD"), done
-    r.close()
+    for url in [f"/INBOX;UIDVALIDITY={v + 1}/;UID=1", "/INBOX/;UID=99", other_url,
+                "/INBOX/;UID=1/;SECTION=9", "nonsense"]:
+        _, status, responses = m.run("APPEND", "Drafts", b"CATENATE (TEXT " + literal(b"x") +
+                                     f' URL "{url}")'.encode())
+        assert status == "NO" and any(t == "BADURL" for t, _ in responses), (url, responses)
+    with pytest.raises(imaplib.IMAP4.error):
+        m.run("APPEND", "Drafts", "CATENATE (TEXT)")
+    m.logout()
 
 
 def test_urlauth(server):
@@ -277,35 +265,38 @@ def test_urlauth(server):
     stranger, stranger_pw = server.add_user()
     with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as s:
         s.sendmail("a@remote.test", [owner], MULTIPART.encode())
-    r = Raw(server, owner, owner_pw)
-    assert b"URLAUTH" in r.ok("c0", "CAPABILITY")[0].split()
-    v = uidvalidity(r, "INBOX")
+    m = Client(server, owner, owner_pw)
+    assert "URLAUTH" in m.capabilities
+    v = uidvalidity(m, "INBOX")
     base = f"imap://{owner.replace('@', '%40')}@127.0.0.1/INBOX;UIDVALIDITY={v}/;UID=1/;SECTION=1"
 
-    def sign(tag, rump):
-        out = r.ok(tag, f'GENURLAUTH "{rump}" INTERNAL')
-        [url] = re.findall(rb'"([^"]+)"', out[0])
+    def sign(rump):
+        [line] = m.lines("GENURLAUTH", f'"{rump}"', "INTERNAL")
+        [url] = re.findall(rb'"([^"]+)"', line)
         assert url.startswith(rump.encode() + b":internal:"), url
         return url.decode()
 
-    for_friend = sign("g1", base + ";URLAUTH=user+" + friend.replace("@", "%40"))
-    for_all = sign("g2", base + ";URLAUTH=authuser")
-    expired = sign("g3", base + ";EXPIRE=2020-01-01T00:00:00Z;URLAUTH=authuser")
+    for_friend = sign(base + ";URLAUTH=user+" + friend.replace("@", "%40"))
+    for_all = sign(base + ";URLAUTH=authuser")
+    expired = sign(base + ";EXPIRE=2020-01-01T00:00:00Z;URLAUTH=authuser")
     tampered = for_all[:-1] + ("0" if for_all[-1] != "0" else "1")
-    _, done = r.cmd("g4", f'GENURLAUTH "{base};URLAUTH=authuser" NOSUCHMECH')
-    assert done.startswith(b"g4 NO"), done
+    assert m.run("GENURLAUTH", f'"{base};URLAUTH=authuser"', "NOSUCHMECH")[1] == "NO"
     friend_url = "imap://" + friend.replace("@", "%40") + "@127.0.0.1/INBOX/;UID=1;URLAUTH=authuser"
-    _, done = r.cmd("g5", f'GENURLAUTH "{friend_url}" INTERNAL')  # not the owner's mail
-    assert done.startswith(b"g5 NO [BADURL"), done
+    assert m.run("GENURLAUTH", f'"{friend_url}"', "INTERNAL")[1] == "NO"  # not the owner's mail
 
-    def fetch(raw, url):
-        [resp] = raw.ok("u1", f'URLFETCH "{url}"')
-        assert resp.startswith(b'* URLFETCH "' + url.encode() + b'" '), resp
-        rest = resp[len(url) + 14:]
-        return None if rest == b"NIL" else rest[rest.index(b"}\r\n") + 3:]
+    def fetch(client, url):
+        """The data URLFETCH returns for url, or None for NIL (a literal comes
+        from imaplib as a (line, data) pair and then the rest of the line)."""
+        _, responses = client.ok("URLFETCH", f'"{url}"')
+        first = responses[0][1]
+        if isinstance(first, tuple):
+            assert first[0] == b'"' + url.encode() + b'" {%d}' % len(first[1]), first
+            return first[1]
+        assert first == b'"' + url.encode() + b'" NIL', first
+        return None
 
-    f = Raw(server, friend, friend_pw)
-    st = Raw(server, stranger, stranger_pw)
+    f = Client(server, friend, friend_pw)
+    st = Client(server, stranger, stranger_pw)
     assert fetch(f, for_friend) == b"first part"
     assert fetch(st, for_friend) is None          # user+friend only
     assert fetch(st, for_all) == b"first part"    # any authenticated user
@@ -313,116 +304,96 @@ def test_urlauth(server):
     assert fetch(st, expired) is None
     assert fetch(st, base) is None                # not signed at all
     # CATENATE may use a URL signed for this user
-    _, done = f.cmd("c1", f'APPEND INBOX CATENATE (URL "{for_friend}")'.encode())
-    assert done.startswith(b"c1 OK"), done
-    r.ok("k1", "RESETKEY INBOX")                  # the old URLs stop working
+    assert f._simple_command("APPEND", "INBOX", f'CATENATE (URL "{for_friend}")')[0] == "OK"
+    m.ok("RESETKEY", "INBOX")                     # the old URLs stop working
     assert fetch(f, for_friend) is None
-    renewed = sign("g6", base + ";URLAUTH=authuser")
+    renewed = sign(base + ";URLAUTH=authuser")
     assert renewed != for_all and fetch(st, renewed) == b"first part"
-    r.ok("k2", "RESETKEY")
+    m.ok("RESETKEY")
     assert fetch(st, renewed) is None
-    for raw in (r, f, st):
-        raw.close()
-
-
-def wait_for(raw, pattern, seconds=3.0):
-    """Reads unsolicited responses until one matches the regex; returns the
-    responses read, the match last."""
-    raw.sock.settimeout(seconds)
-    seen = []
-    try:
-        while True:
-            line = raw.response()
-            seen.append(line)
-            if re.search(pattern, line):
-                return seen
-    except (socket.timeout, TimeoutError):
-        raise AssertionError(f"no {pattern!r} within {seconds}s; got {seen}")
-    finally:
-        raw.sock.settimeout(30)
+    for client in (m, f, st):
+        client.logout()
 
 
 def test_notify(server):
     user, pw = server.add_user()
-    a, b = Raw(server, user, pw), Raw(server, user, pw)
-    assert b"NOTIFY" in a.ok("c0", "CAPABILITY")[0].split()
-    out = a.ok("n1", "NOTIFY SET STATUS (PERSONAL (MessageNew MessageExpunge FlagChange"
-                     " MailboxName SubscriptionChange))")
-    assert b'* STATUS "INBOX" (MESSAGES 0 UIDNEXT 1 UNSEEN 0)' in out, out
-    assert any(line.startswith(b'* STATUS "Sent" ') for line in out), out
+    a, b = Client(server, user, pw), Client(server, user, pw)
+    assert "NOTIFY" in a.capabilities
+    lines = a.lines("NOTIFY", "SET", "STATUS",
+                    "(PERSONAL (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange))")
+    assert b'STATUS "INBOX" (MESSAGES 0 UIDNEXT 1 UNSEEN 0)' in lines, lines
+    assert any(line.startswith(b'STATUS "Sent" ') for line in lines), lines
 
     deliver(server, user, ["Subject: pushed"])  # no command from a: it is told
-    wait_for(a, rb'^\* STATUS "INBOX" \(MESSAGES 1 UIDNEXT 2 UNSEEN 1\)')
-    b.ok("b1", "SELECT INBOX")
-    b.ok("b2", "STORE 1 +FLAGS (\\Seen)")
-    wait_for(a, rb'^\* STATUS "INBOX" \(MESSAGES 1 UIDNEXT 2 UNSEEN 0\)')
-    b.ok("b3", "CREATE Projects")  # created subscribed
-    wait_for(a, rb'^\* LIST \(\\Subscribed\) "/" "Projects"$')
-    b.ok("b4", "RENAME Projects Archive2")
-    wait_for(a, rb'^\* LIST \(\) "/" "Archive2" \("OLDNAME" \("Projects"\)\)$')
-    b.ok("b5", "UNSUBSCRIBE Archive2")
-    wait_for(a, rb'^\* LIST \(\) "/" "Archive2"$')
-    b.ok("b6", "DELETE Archive2")
-    wait_for(a, rb'^\* LIST \(\\NonExistent\) "/" "Archive2"$')
+    a.wait_for(rb'^STATUS "INBOX" \(MESSAGES 1 UIDNEXT 2 UNSEEN 1\)')
+    b.select("INBOX")
+    b.store("1", "+FLAGS", "(\\Seen)")
+    a.wait_for(rb'^STATUS "INBOX" \(MESSAGES 1 UIDNEXT 2 UNSEEN 0\)')
+    b.create("Projects")  # created subscribed
+    a.wait_for(rb'^LIST \(\\Subscribed\) "/" "Projects"$')
+    b.rename("Projects", "Archive2")
+    a.wait_for(rb'^LIST \(\) "/" "Archive2" \("OLDNAME" \("Projects"\)\)$')
+    b.unsubscribe("Archive2")
+    a.wait_for(rb'^LIST \(\) "/" "Archive2"$')
+    b.delete("Archive2")
+    a.wait_for(rb'^LIST \(\\NonExistent\) "/" "Archive2"$')
 
     # The selected mailbox: EXISTS and the FETCH items asked for, unasked.
-    a.ok("a1", "SELECT INBOX")
-    a.ok("n2", "NOTIFY SET (SELECTED (MessageNew (UID FLAGS) MessageExpunge))"
-               " (PERSONAL (MessageNew MessageExpunge))")
+    a.select("INBOX")
+    a.ok("NOTIFY", "SET", "(SELECTED (MessageNew (UID FLAGS) MessageExpunge))",
+         "(PERSONAL (MessageNew MessageExpunge))")
     deliver(server, user, ["Subject: second"])
-    seen = wait_for(a, rb"^\* 2 FETCH \(UID 2 FLAGS \(\)\)$")
-    assert b"* 2 EXISTS" in seen, seen
-    b.ok("b7", "STORE 1 +FLAGS (\\Deleted)")
-    b.ok("b8", "EXPUNGE")
-    wait_for(a, rb"^\* 1 EXPUNGE$")
+    seen = a.wait_for(rb"^FETCH 2 \(UID 2 FLAGS \(\)\)$")
+    assert b"EXISTS 2" in seen, seen
+    b.store("1", "+FLAGS", "(\\Deleted)")
+    b.expunge()
+    a.wait_for(rb"^EXPUNGE 1$")
 
     # Refusals, and NOTIFY NONE
-    _, done = a.cmd("n3", "NOTIFY SET (PERSONAL (AnnotationChange))")
-    assert done.startswith(b"n3 NO [BADEVENT (MessageNew"), done
-    _, done = a.cmd("n4", "NOTIFY SET (PERSONAL (FlagChange))")
-    assert done.startswith(b"n4 BAD"), done
-    _, done = a.cmd("n5", "NOTIFY SET (PERSONAL (MessageNew (BODY[]) MessageExpunge))")
-    assert done.startswith(b"n5 BAD"), done
-    a.ok("n6", "NOTIFY NONE")
+    _, status, responses = a.run("NOTIFY", "SET", "(PERSONAL (AnnotationChange))")
+    assert status == "NO" and any(t == "BADEVENT" for t, _ in responses), responses
+    with pytest.raises(imaplib.IMAP4.error):
+        a.run("NOTIFY", "SET", "(PERSONAL (FlagChange))")  # needs MessageNew and MessageExpunge
+    with pytest.raises(imaplib.IMAP4.error):
+        a.run("NOTIFY", "SET", "(PERSONAL (MessageNew (BODY[]) MessageExpunge))")  # would set \Seen
+    a.ok("NOTIFY", "NONE")
     deliver(server, user, ["Subject: quiet"])
-    with pytest.raises(AssertionError):
-        wait_for(a, rb"EXISTS|STATUS|FETCH", seconds=1.5)
-    out = a.ok("a2", "NOOP")  # the usual way still works
-    assert b"* 2 EXISTS" in out, out
-    a.close()
-    b.close()
+    assert a.silent_for(1.5)
+    assert b"EXISTS 2" in a.lines("NOOP")  # the usual way still works
+    a.logout()
+    b.logout()
 
 
 def test_imap4rev2(server):
     user, pw = server.add_user()
     deliver(server, user, ["Subject: one", "Subject: two"])
-    r, old = Raw(server, user, pw), Raw(server, user, pw)
-    caps = r.ok("c0", "CAPABILITY")[0].split()
-    assert b"IMAP4rev2" in caps and b"IMAP4rev1" in caps and b"STATUS=SIZE" in caps
-    assert r.ok("e1", "ENABLE IMAP4rev2") == [b"* ENABLED IMAP4rev2"]
-    name = "Entwürfe"
-    r.ok("m1", f'CREATE "{name}"'.encode())     # UTF-8 from a rev2 client
-    listed = [line for line in old.ok("o1", 'LIST "" "Entw*"')]
-    assert listed == [b'* LIST (\\HasNoChildren \\Subscribed) "/" "Entw&APw-rfe"'] or \
-        listed == [b'* LIST (\\HasNoChildren) "/" "Entw&APw-rfe"'], listed  # rev1 reads modified UTF-7
-    listed = r.ok("m2", 'LIST "" "Entw*"')
-    assert listed[0].endswith(b'"/" {9}\r\n' + name.encode()), listed
-    _, done = r.cmd("m3", b'CREATE "bad\xff"')
-    assert done.startswith(b"m3 NO"), done
-    out = r.ok("s1", "SELECT INBOX")
-    assert b'* LIST () "/" "INBOX"' in out and not any(b"RECENT" in line for line in out), out
-    out = r.ok("s2", f'SELECT "{name}"'.encode())
-    assert out[0] == b"* OK [CLOSED] Previous mailbox closed", out
-    assert r.ok("a1", b"APPEND \"" + name.encode() + b"\" {5+}\r\nhi\r\n\r\n") == [b"* 1 EXISTS"]
-    r.ok("s3", "SELECT INBOX")
-    assert r.ok("q1", "SEARCH ALL") == [b'* ESEARCH (TAG "q1") ALL 1:2']
-    assert r.ok("q2", "UID SEARCH SUBJECT nothing") == [b'* ESEARCH (TAG "q2") UID']
-    r.ok("f1", "STORE 2 +FLAGS (\\Deleted)")
-    out = r.ok("t1", f'STATUS "{name}" (MESSAGES SIZE DELETED)'.encode())
-    assert out[0].endswith(b" (MESSAGES 1 SIZE 5 DELETED 0)"), out
-    out = old.ok("t2", "STATUS INBOX (DELETED MESSAGES)")
-    assert out == [b'* STATUS "INBOX" (DELETED 1 MESSAGES 2)'], out
-    old.ok("o2", "SELECT INBOX")  # a rev1 session still hears RECENT and SEARCH
-    assert old.ok("o3", "SEARCH DELETED") == [b"* SEARCH 2"]
-    r.close()
-    old.close()
+    r, old = Client(server, user, pw), Client(server, user, pw)
+    for cap in ("IMAP4REV2", "IMAP4REV1", "STATUS=SIZE"):
+        assert cap in r.capabilities
+    assert r.lines("ENABLE", "IMAP4rev2") == [b"ENABLED IMAP4rev2"]
+    name = "Entwürfe".encode()
+    r.ok("CREATE", b'"' + name + b'"')  # UTF-8 from a rev2 client
+    listed = old.lines("LIST", '""', "Entw*")
+    assert listed in ([b'LIST (\\HasNoChildren \\Subscribed) "/" "Entw&APw-rfe"'],
+                      [b'LIST (\\HasNoChildren) "/" "Entw&APw-rfe"']), listed  # rev1 reads modified UTF-7
+    listed = r.lines("LIST", '""', "Entw*")
+    assert listed[0].endswith(b'"/" {9}' + name), listed
+    assert r.run("CREATE", b'"bad\xff"')[1] == "NO"
+    lines = r.lines("SELECT", "INBOX")
+    assert b'LIST () "/" "INBOX"' in lines and not any(b"RECENT" in line for line in lines), lines
+    lines = r.lines("SELECT", b'"' + name + b'"')
+    assert lines[0] == b"OK [CLOSED] Previous mailbox closed", lines
+    assert r.lines("APPEND", b'"' + name + b'"', literal(b"hi\r\n\r\n"))[0] == b"EXISTS 1"
+    r.select("INBOX")
+    tag, lines = r.ok("SEARCH", "ALL")  # a rev2 SEARCH answers ESEARCH
+    assert [flat(*x) for x in lines] == [f'ESEARCH (TAG "{tag}") ALL 1:2'.encode()]
+    tag, lines = r.ok("UID", "SEARCH", "SUBJECT", "nothing")
+    assert [flat(*x) for x in lines] == [f'ESEARCH (TAG "{tag}") UID'.encode()]
+    r.ok("STORE", "2", "+FLAGS", "(\\Deleted)")
+    lines = r.lines("STATUS", b'"' + name + b'"', "(MESSAGES SIZE DELETED)")
+    assert lines == [b"STATUS {9}" + name, b"STATUS  (MESSAGES 1 SIZE 6 DELETED 0)"], lines  # a literal name
+    assert old.lines("STATUS", "INBOX", "(DELETED MESSAGES)") == [b'STATUS "INBOX" (DELETED 1 MESSAGES 2)']
+    old.select("INBOX")  # a rev1 session still gets plain SEARCH answers
+    assert old.search(None, "DELETED")[1] == [b"2"]
+    r.logout()
+    old.logout()
