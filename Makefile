@@ -1,7 +1,7 @@
 # Sealpost build. `make run` and `make test` are the two commands a user needs.
 # Release objects go to build/, the ASan+UBSan build used by tests to build/asan/.
 
-PKGS      := libevent libevent_openssl libevent_pthreads sqlite3 libargon2 openssl gmime-3.0
+PKGS      := libevent libevent_openssl libevent_pthreads sqlite3 libargon2 openssl gmime-3.0 libcares
 CC        ?= cc
 WARN      := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 BASEFLAGS := -std=gnu17 -g -D_GNU_SOURCE -Isrc $(WARN) $(shell pkg-config --cflags $(PKGS))

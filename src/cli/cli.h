@@ -11,6 +11,7 @@ int cmd_user(int argc, char **argv);
 int cmd_alias(int argc, char **argv);
 int cmd_group(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
+int cmd_transport(int argc, char **argv);
 int cmd_site(int argc, char **argv);
 int cmd_domain(int argc, char **argv);
 int cmd_config(int argc, char **argv);

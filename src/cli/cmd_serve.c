@@ -28,6 +28,8 @@ struct server {
 	store_writer_t *writer;
 	net_tls_t *tls;
 	mta_t *mta;
+	net_dns_t *dns;
+	smtp_queue_t *queue;
 	smtp_server_t *smtp;
 	pop3_server_t *pop3;
 	imap_server_t *imap;
@@ -131,6 +133,7 @@ static void on_terminate(void *arg)
 	srv->stopping = true;
 	log_info("serve: shutting down grace=%llds", param_get(P_SHUTDOWN_GRACE));
 	net_listeners_close(srv->loop);
+	smtp_queue_stop(srv->queue); /* rows in flight stay queued for the next start */
 	smtp_server_shutdown(srv->smtp);
 	pop3_server_shutdown(srv->pop3);
 	imap_server_shutdown(srv->imap);
@@ -156,15 +159,18 @@ static int server_open(struct server *srv, const char *datadir, const struct con
 	srv->loop = net_loop_new();
 	if (store_open(datadir, &srv->store, &err) < 0 ||
 	    store_writer_start(datadir, &srv->writer, &err) < 0 ||
-	    (srv->tls = net_tls_server_new(cert, key, &err)) == NULL) {
+	    (srv->tls = net_tls_server_new(cert, key, &err)) == NULL ||
+	    (srv->dns = net_dns_new(srv->loop, config_get(cfg, "dns_servers"), &err)) == NULL) {
 		cli_error("%s", err);
 	} else {
 		srv->mta = mta_new(srv->loop, srv->store, srv->writer, hostname ? hostname : "localhost");
+		srv->queue = smtp_queue_new(srv->loop, srv->store, srv->writer, srv->mta, srv->dns,
+					    hostname ? hostname : "localhost", &err);
 		srv->smtp = smtp_server_new(srv->loop, srv->mta, srv->store, srv->tls);
 		srv->pop3 = pop3_server_new(srv->loop, srv->store, srv->writer, srv->tls);
 		srv->imap = imap_server_new(srv->loop, srv->store, srv->writer, srv->tls);
 		store_writer_set_idle(srv->writer, mta_index_idle, NULL);
-		rc = 0;
+		rc = srv->queue != NULL ? 0 : cli_error("%s", err);
 	}
 	free(err);
 	free(cert);
@@ -176,12 +182,16 @@ static void server_close(struct server *srv)
 {
 	if (srv->loop != NULL)
 		net_listeners_close(srv->loop);
+	if (srv->queue != NULL)
+		smtp_queue_stop(srv->queue);
 	smtp_server_free(&srv->smtp);
 	pop3_server_free(&srv->pop3);
 	imap_server_free(&srv->imap);
+	net_dns_free(&srv->dns); /* lookups still pending end their clients now */
 	store_writer_stop(&srv->writer); /* completions it posts run in net_loop_free */
 	net_timer_free(&srv->shutdown_timer);
 	net_loop_free(&srv->loop);
+	smtp_queue_free(&srv->queue);
 	mta_free(&srv->mta);
 	net_tls_free(&srv->tls);
 	store_close(&srv->store);

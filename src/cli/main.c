@@ -15,7 +15,8 @@ static const struct {
 	{ "group", cmd_group, "distribution lists and their members" },
 	{ "site", cmd_site, "add and list sites of the organisation" },
 	{ "domain", cmd_domain, "add and list the domains we take mail for" },
-	{ "queue", cmd_queue, "mail waiting for remote delivery" },
+	{ "queue", cmd_queue, "mail waiting for remote delivery: list, show, flush, retry, remove" },
+	{ "transport", cmd_transport, "where mail for a domain goes: host, TLS policy, smart host" },
 	{ "config", cmd_config, "print every limit and its value" },
 	{ "serve", cmd_serve, "run the server" },
 };

@@ -38,15 +38,35 @@ const struct param param_table[P_COUNT] = {
 		"seconds SIGTERM waits for transactions in flight" },
 	[P_QUOTA_DEFAULT] = { "quota_default", 2LL << 30, 0, 1LL << 50,
 		"storage per user in octets unless the user has its own; 0 = unlimited" },
+	[P_QUEUE_LIFETIME] = { "queue_lifetime", 5LL * 24 * 3600, 60, 30LL * 24 * 3600,
+		"seconds a message may wait in the queue before it is returned to its sender" },
+	[P_QUEUE_RETRY_MIN] = { "queue_retry_min", 300, 1, 86400,
+		"seconds before the first retry; each later one waits twice as long" },
+	[P_QUEUE_RETRY_MAX] = { "queue_retry_max", 4000, 1, 86400,
+		"longest wait between two attempts, in seconds" },
+	[P_DELAY_WARNING] = { "delay_warning", 4 * 3600, 0, 30LL * 24 * 3600,
+		"seconds in the queue after which the sender is told of the delay; 0 = never" },
+	[P_SMTP_CLIENT_MAX] = { "smtp_client_max", 100, 1, 10000,
+		"simultaneous outbound SMTP connections in all" },
+	[P_SMTP_CLIENT_PER_DESTINATION] = { "smtp_client_per_destination", 20, 1, 1000,
+		"simultaneous outbound SMTP connections to one destination domain" },
+	[P_SMTP_CLIENT_BATCH] = { "smtp_client_batch", 50, 1, 10000,
+		"messages one outbound connection carries before it is closed" },
+	[P_SMTP_CLIENT_PORT] = { "smtp_client_port", 25, 1, 65535,
+		"port of the servers an MX lookup finds (transports name their own)" },
+	[P_SMTP_CLIENT_TIMEOUT] = { "smtp_client_timeout", 300, 1, 3600,
+		"seconds to wait for a remote server's connection or reply" },
 };
 
+/* Read by every thread; written at start-up and by the settings the administrator
+ * changes while serving: plain atomic loads and stores. */
 static long long param_values[P_COUNT];
 static bool param_loaded;
 
 void param_reset_defaults(void)
 {
 	for (int i = 0; i < P_COUNT; i++)
-		param_values[i] = param_table[i].def;
+		__atomic_store_n(&param_values[i], param_table[i].def, __ATOMIC_RELAXED);
 	param_loaded = true;
 }
 
@@ -54,7 +74,7 @@ long long param_get(enum param_id id)
 {
 	if (!param_loaded)
 		param_reset_defaults();
-	return param_values[id];
+	return __atomic_load_n(&param_values[id], __ATOMIC_RELAXED);
 }
 
 int param_set(const char *name, const char *value, const char **err_r)
@@ -77,7 +97,7 @@ int param_set(const char *name, const char *value, const char **err_r)
 			*err_r = "out of range";
 			return -1;
 		}
-		param_values[i] = v;
+		__atomic_store_n(&param_values[i], v, __ATOMIC_RELAXED);
 		return 0;
 	}
 	*err_r = "unknown parameter";

@@ -14,6 +14,8 @@ struct mta {
 	store_t *store;
 	store_writer_t *writer;
 	char *hostname;
+	void (*queue_hook)(void *arg);
+	void *queue_hook_arg;
 };
 
 struct mta_job {
@@ -23,12 +25,7 @@ struct mta_job {
 	char *sender;
 	struct directory_expansion route;
 	struct store_delivery delivery;
-	/* the report to the sender about users over quota, stored in the same commit */
-	str_t dsn_bytes;
-	char dsn_msgid[33];
-	struct directory_expansion dsn_route;
-	struct store_delivery dsn;
-	bool has_dsn;
+	mta_report_t *report; /* to the sender, about users over quota: same commit */
 	enum mta_result result;
 	mta_done_fn *done;
 	void *arg;
@@ -51,6 +48,12 @@ void mta_free(mta_t **mta)
 		return;
 	free((*mta)->hostname);
 	x_free(mta);
+}
+
+void mta_set_queue_hook(mta_t *mta, void (*fn)(void *arg), void *arg)
+{
+	mta->queue_hook = fn;
+	mta->queue_hook_arg = arg;
 }
 
 const char *mta_hostname(const mta_t *mta)
@@ -163,32 +166,52 @@ static enum mta_result route(mta_t *mta, const struct mta_envelope *env, struct 
 	return out->user_count + out->remote_count > 0 ? MTA_OK : MTA_NO_RCPT;
 }
 
-/* The report about users over quota, routed to the sender (who may be local or
- * remote); nothing if the sender is null or unknown here. */
-static void prepare_dsn(mta_t *mta, const struct mta_envelope *env, const char *message, size_t len,
-			struct mta_job *job, const struct mta_dsn_recipient *failed, size_t n)
+struct mta_report {
+	str_t bytes;
+	char msgid[33];
+	struct directory_expansion route;
+	struct store_delivery delivery;
+};
+
+mta_report_t *mta_report_new(mta_t *mta, const struct mta_dsn *d)
 {
 	const struct mta_envelope report_env = { .sender = "", .helo = mta->hostname,
 						 .client_ip = "127.0.0.1", .protocol = "LOCAL" };
-	struct mta_dsn d = { .hostname = mta->hostname, .sender = env->sender, .original = message,
-			     .original_len = len, .original_msgid = job->msgid, .recipients = failed, .count = n };
+	mta_report_t *r = xcalloc(1, sizeof(*r));
 
-	if (env->sender[0] == '\0' ||
-	    directory_expand(mta->store, env->sender, &job->dsn_route) != DIRECTORY_EXPAND_OK ||
-	    job->dsn_route.user_count + job->dsn_route.remote_count == 0) {
-		log_warnx("mta: no report for users over quota msgid=%s sender=<%s>", job->msgid, env->sender);
-		return;
+	if (d->sender[0] == '\0' || directory_expand(mta->store, d->sender, &r->route) != DIRECTORY_EXPAND_OK ||
+	    r->route.user_count + r->route.remote_count == 0) {
+		log_warnx("mta: no report possible msgid=%s sender=<%s>", d->original_msgid ? d->original_msgid : "",
+			  d->sender);
+		mta_report_free(&r);
+		return NULL;
 	}
-	id_random_hex(job->dsn_msgid, 16);
-	str_init(&job->dsn_bytes);
-	trace_header(mta, &report_env, job->dsn_msgid, &job->dsn_bytes);
-	mta_dsn_build(&d, &job->dsn_bytes);
-	job->dsn = (struct store_delivery){
-		.bytes = job->dsn_bytes.data, .len = job->dsn_bytes.len, .msgid = job->dsn_msgid, .sender = "",
-		.user_ids = job->dsn_route.users, .user_count = job->dsn_route.user_count,
-		.remote = job->dsn_route.remote, .remote_count = job->dsn_route.remote_count,
+	id_random_hex(r->msgid, 16);
+	str_init(&r->bytes);
+	trace_header(mta, &report_env, r->msgid, &r->bytes);
+	mta_dsn_build(d, &r->bytes);
+	r->delivery = (struct store_delivery){
+		.bytes = r->bytes.data, .len = r->bytes.len, .msgid = r->msgid, .sender = "",
+		.user_ids = r->route.users, .user_count = r->route.user_count,
+		.remote = r->route.remote, .remote_count = r->route.remote_count,
 	};
-	job->has_dsn = true;
+	log_info("mta: report msgid=%s about=%s to=<%s> %s", r->msgid, d->original_msgid ? d->original_msgid : "",
+		 d->sender, d->delayed ? "delayed" : "failed");
+	return r;
+}
+
+struct store_delivery *mta_report_delivery(mta_report_t *r)
+{
+	return &r->delivery;
+}
+
+void mta_report_free(mta_report_t **r)
+{
+	if (*r == NULL)
+		return;
+	str_free(&(*r)->bytes);
+	directory_expansion_free(&(*r)->route);
+	x_free(r);
 }
 
 /* Leaves out the users whose quota cannot take the message, and reports them to
@@ -224,7 +247,9 @@ static enum mta_result filter_over_quota(mta_t *mta, const struct mta_envelope *
 	if (n > 0 && kept + route->remote_count == 0)
 		result = MTA_QUOTA;
 	else if (n > 0)
-		prepare_dsn(mta, env, message, len, job, failed, n);
+		job->report = mta_report_new(mta, &(struct mta_dsn){
+			.hostname = mta->hostname, .sender = env->sender, .original = message, .original_len = len,
+			.original_msgid = job->msgid, .recipients = failed, .count = n });
 	for (size_t i = 0; i < n; i++)
 		free(addresses[i]);
 	free(addresses);
@@ -261,8 +286,7 @@ int mta_index_idle(store_tx_t *tx, void *arg)
 static void job_free(struct mta_job *job)
 {
 	str_free(&job->bytes);
-	str_free(&job->dsn_bytes);
-	directory_expansion_free(&job->dsn_route);
+	mta_report_free(&job->report);
 	free(job->sender);
 	directory_expansion_free(&job->route);
 	free(job);
@@ -275,6 +299,9 @@ static void job_finish(void *arg)
 	if (job->result == MTA_OK) {
 		log_info("mta: delivered msgid=%s size=%zu local=%zu remote=%zu", job->msgid,
 			 job->bytes.len, job->route.user_count, job->route.remote_count);
+		if (job->mta->queue_hook != NULL &&
+		    (job->route.remote_count > 0 || (job->report && mta_report_delivery(job->report)->remote_count > 0)))
+			job->mta->queue_hook(job->mta->queue_hook_arg);
 	}
 	job->done(job->arg, job->result, job->msgid);
 	job_free(job);
@@ -286,7 +313,7 @@ static int job_deliver(store_tx_t *tx, void *arg)
 
 	if (store_tx_deliver(tx, &job->delivery) < 0)
 		return -1;
-	return job->has_dsn ? store_tx_deliver(tx, &job->dsn) : 0;
+	return job->report ? store_tx_deliver(tx, mta_report_delivery(job->report)) : 0;
 }
 
 /* Runs on the writer thread: hand the outcome back to the loop. */

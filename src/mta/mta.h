@@ -75,6 +75,16 @@ struct mta_dsn {
 };
 /* The whole report message (header and multipart/report body), appended to out. */
 void mta_dsn_build(const struct mta_dsn *d, str_t *out);
+/* A report ready to be stored: built, with our trace header, routed to the sender
+ * (a local mailbox or the remote queue). Store it with store_tx_deliver inside the
+ * writer job that changes the queue, so that both commit together. NULL when no
+ * one can receive it (the null sender, or a local sender that does not exist). */
+typedef struct mta_report mta_report_t;
+mta_report_t *mta_report_new(mta_t *mta, const struct mta_dsn *d);
+struct store_delivery *mta_report_delivery(mta_report_t *r);
+void mta_report_free(mta_report_t **r);
+/* Called after a commit that queued remote recipients (the queue runner's kick). */
+void mta_set_queue_hook(mta_t *mta, void (*fn)(void *arg), void *arg);
 
 /* The store writer's idle hook that fills the full-text index (store_writer_set_idle):
  * messages are indexed when the writer has had 100 ms without work, so indexing

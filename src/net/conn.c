@@ -14,8 +14,10 @@ void conn_free(conn_t *conn)
 	if (conn->close_timer != NULL)
 		event_free(conn->close_timer);
 	LIST_REMOVE(conn, entry);
-	net_ip_count_remove(conn->loop, conn->peer_ip);
-	conn->loop->conn_count--;
+	if (!conn->outbound) {
+		net_ip_count_remove(conn->loop, conn->peer_ip);
+		conn->loop->conn_count--;
+	}
 	bufferevent_free(conn->bev);
 	free(conn);
 }
@@ -113,32 +115,40 @@ static void conn_setup_bev(conn_t *conn)
 		bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
 }
 
-conn_t *conn_new(net_loop_t *loop, int fd, const char *peer_ip, net_tls_t *tls)
+conn_t *conn_attach(net_loop_t *loop, struct bufferevent *bev, const char *peer_ip, bool tls, bool outbound)
 {
 	conn_t *conn = xcalloc(1, sizeof(*conn));
-	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
 
 	conn->loop = loop;
+	conn->bev = bev;
 	conn->timeout = 300;
+	conn->tls = tls;
+	conn->outbound = outbound;
 	snprintf(conn->peer_ip, sizeof(conn->peer_ip), "%s", peer_ip);
-	if (tls != NULL) {
-		SSL *ssl = SSL_new(tls->ctx);
-		conn->bev = bufferevent_openssl_socket_new(loop->base, fd, ssl,
-							   BUFFEREVENT_SSL_ACCEPTING, opts);
-		conn->tls = true;
-	} else {
-		conn->bev = bufferevent_socket_new(loop->base, fd, opts);
+	LIST_INSERT_HEAD(&loop->conns, conn, entry);
+	if (!outbound) {
+		loop->conn_count++;
+		net_ip_count_add(loop, conn->peer_ip);
 	}
-	if (conn->bev == NULL) {
+	conn_setup_bev(conn);
+	/* What came while the connection was being made (a greeting) raised no event. */
+	if (conn_input_length(conn) > 0)
+		bufferevent_trigger(conn->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	return conn;
+}
+
+conn_t *conn_new(net_loop_t *loop, int fd, const char *peer_ip, net_tls_t *tls)
+{
+	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+	struct bufferevent *bev = tls != NULL
+		? bufferevent_openssl_socket_new(loop->base, fd, SSL_new(tls->ctx), BUFFEREVENT_SSL_ACCEPTING, opts)
+		: bufferevent_socket_new(loop->base, fd, opts);
+
+	if (bev == NULL) {
 		close(fd);
-		free(conn);
 		return NULL;
 	}
-	loop->conn_count++;
-	LIST_INSERT_HEAD(&loop->conns, conn, entry);
-	net_ip_count_add(loop, conn->peer_ip);
-	conn_setup_bev(conn);
-	return conn;
+	return conn_attach(loop, bev, peer_ip, tls != NULL, false);
 }
 
 void conn_set_handler(conn_t *conn, conn_cb *cb, void *arg)
@@ -266,25 +276,45 @@ void conn_resume_read(conn_t *conn)
 				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
-int conn_start_tls(conn_t *conn, net_tls_t *tls)
+/* Puts TLS under the connection. Anything the peer sent before the handshake was
+ * sent in the clear (RFC 3207 4.2): it is dropped. */
+static int conn_tls_filter(conn_t *conn, SSL *ssl, enum bufferevent_ssl_state state)
 {
 	struct bufferevent *filter;
-	SSL *ssl = SSL_new(tls->ctx);
 
 	if (ssl == NULL)
 		return -1;
-	/* Anything the client sent after STARTTLS was sent in the clear: drop it. */
 	evbuffer_drain(bufferevent_get_input(conn->bev), conn_input_length(conn));
 	conn->skipping_line = false;
-	filter = bufferevent_openssl_filter_new(conn->loop->base, conn->bev, ssl,
-						BUFFEREVENT_SSL_ACCEPTING,
+	filter = bufferevent_openssl_filter_new(conn->loop->base, conn->bev, ssl, state,
 						BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (filter == NULL)
+	if (filter == NULL) {
+		SSL_free(ssl);
 		return -1;
+	}
 	conn->bev = filter;
 	conn->tls = true;
 	conn_setup_bev(conn);
 	return 0;
+}
+
+int conn_start_tls(conn_t *conn, net_tls_t *tls)
+{
+	return conn_tls_filter(conn, SSL_new(tls->ctx), BUFFEREVENT_SSL_ACCEPTING);
+}
+
+int conn_start_tls_client(conn_t *conn, net_tls_t *tls, const char *hostname)
+{
+	SSL *ssl = SSL_new(tls->ctx);
+
+	if (ssl == NULL)
+		return -1;
+	SSL_set_tlsext_host_name(ssl, hostname);
+	if (tls->verify && SSL_set1_host(ssl, hostname) != 1) {
+		SSL_free(ssl);
+		return -1;
+	}
+	return conn_tls_filter(conn, ssl, BUFFEREVENT_SSL_CONNECTING);
 }
 
 bool conn_is_tls(conn_t *conn)

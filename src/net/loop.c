@@ -106,6 +106,7 @@ void net_loop_free(net_loop_t **loopp)
 	/* Completions still owed (offloaded work, writer jobs) run while every
 	 * connection still exists; then whatever is left is freed. */
 	net_offload_stop(loop);
+	net_connect_cancel_all(loop);
 	post_run(-1, 0, loop);
 	net_listeners_close(loop);
 	while (!LIST_EMPTY(&loop->conns))

@@ -31,6 +31,9 @@ void net_timer_free(net_timer_t **t);
 
 /* ---- TLS ---- */
 net_tls_t *net_tls_server_new(const char *cert_path, const char *key_path, char **err_r);
+/* A client context: verify checks the server's chain against the system's CA
+ * store and its name against the one given to conn_start_tls_client. */
+net_tls_t *net_tls_client_new(bool verify, char **err_r);
 void net_tls_free(net_tls_t **tls);
 /* Makes a self-signed RSA certificate for HOSTNAME (key file mode 0600). */
 int net_tls_make_self_signed(const char *cert_path, const char *key_path, const char *hostname,
@@ -46,6 +49,35 @@ void net_listeners_close(net_loop_t *loop);
 /* Parses "HOST:PORT" or "[V6]:PORT". */
 int net_parse_hostport(const char *text, char **host_r, int *port_r);
 size_t net_conn_count(net_loop_t *loop);
+
+/* ---- outbound connections ---- */
+/* Connects to ip:port; done gets the connection, or NULL and why. Always called
+ * later on the loop thread, never before net_connect returns. */
+typedef void net_connect_fn(conn_t *conn, const char *error, void *arg);
+void net_connect(net_loop_t *loop, const char *ip, int port, int timeout_seconds, net_connect_fn *done,
+		 void *arg);
+
+/* ---- DNS (c-ares) ---- */
+typedef struct net_dns net_dns_t;
+/* servers: "ip[:port],..." or NULL for the system's resolvers. */
+net_dns_t *net_dns_new(net_loop_t *loop, const char *servers, char **err_r);
+void net_dns_free(net_dns_t **dns);
+enum net_dns_status {
+	NET_DNS_OK,
+	NET_DNS_NXDOMAIN, /* no such domain: permanent */
+	NET_DNS_NODATA,   /* the domain exists, without records of that type */
+	NET_DNS_TEMP,     /* no answer now (timeout, SERVFAIL): try later */
+};
+struct net_mx {
+	char *host;
+	int preference;
+};
+/* done gets the MX records sorted by preference; it may run before the call returns. */
+typedef void net_dns_mx_fn(void *arg, enum net_dns_status status, const struct net_mx *mx, size_t n);
+void net_dns_mx(net_dns_t *dns, const char *domain, net_dns_mx_fn *done, void *arg);
+/* done gets the host's IPv4 and IPv6 addresses as text; it may run before the call returns. */
+typedef void net_dns_addrs_fn(void *arg, enum net_dns_status status, const char *const *addrs, size_t n);
+void net_dns_addrs(net_dns_t *dns, const char *host, net_dns_addrs_fn *done, void *arg);
 
 /* ---- connections ---- */
 enum conn_event { CONN_READABLE, CONN_DRAINED, CONN_TIMEOUT, CONN_CLOSED };
@@ -72,6 +104,9 @@ void conn_pause_read(conn_t *conn);
 void conn_resume_read(conn_t *conn);
 /* Server side of STARTTLS: discards any input sent ahead (RFC 3207 section 4.2). */
 int conn_start_tls(conn_t *conn, net_tls_t *tls);
+/* Client side: the handshake runs as data is written; a failure (including a
+ * certificate that does not verify) closes the connection: CONN_CLOSED. */
+int conn_start_tls_client(conn_t *conn, net_tls_t *tls, const char *hostname);
 bool conn_is_tls(conn_t *conn);
 const char *conn_tls_version(conn_t *conn);
 const char *conn_peer_ip(conn_t *conn);

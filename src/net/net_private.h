@@ -50,10 +50,12 @@ struct net_loop {
 	LIST_HEAD(, conn) conns; /* every open or closing connection */
 	struct net_offload *offload;
 	size_t conn_count;
+	LIST_HEAD(, net_connecting) connecting; /* outbound connections not yet made */
 };
 
 struct net_tls {
 	SSL_CTX *ctx;
+	bool verify; /* a client context that checks the server's certificate and name */
 };
 
 struct conn {
@@ -66,6 +68,7 @@ struct conn {
 	bool closing;
 	bool skipping_line; /* inside an overlong line: drop input up to its LF */
 	bool read_paused;
+	bool outbound; /* we connected: not counted against the inbound limits */
 	int timeout;
 	struct event *close_timer;
 	int64_t close_deadline;
@@ -75,6 +78,10 @@ struct conn {
 /* Frees a connection without telling its handler (the loop is going away). */
 void conn_free(conn_t *conn);
 conn_t *conn_new(net_loop_t *loop, int fd, const char *peer_ip, net_tls_t *tls);
+/* Wraps a connected bufferevent (outbound: not counted per address). */
+conn_t *conn_attach(net_loop_t *loop, struct bufferevent *bev, const char *peer_ip, bool tls, bool outbound);
+/* Ends every outbound connection still being made (done gets NULL). */
+void net_connect_cancel_all(net_loop_t *loop);
 /* Joins the offload threads once their queue is empty. */
 void net_offload_stop(net_loop_t *loop);
 void net_ip_count_add(net_loop_t *loop, const char *ip);

@@ -46,6 +46,29 @@ net_tls_t *net_tls_server_new(const char *cert_path, const char *key_path, char 
 	return tls;
 }
 
+net_tls_t *net_tls_client_new(bool verify, char **err_r)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	net_tls_t *tls;
+
+	if (ctx == NULL) {
+		*err_r = tls_error("cannot create TLS context");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	if (verify && SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		*err_r = tls_error("cannot load the system's CA certificates");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	tls = xcalloc(1, sizeof(*tls));
+	tls->ctx = ctx;
+	tls->verify = verify;
+	return tls;
+}
+
 void net_tls_free(net_tls_t **tls)
 {
 	if (*tls == NULL)

@@ -31,6 +31,17 @@ void smtp_server_shutdown(smtp_server_t *server);
 void smtp_server_close_all(smtp_server_t *server);
 size_t smtp_server_session_count(const smtp_server_t *server);
 
+/* ---- the queue runner: outbound delivery (transports, MX, retries, DSNs) ---- */
+typedef struct smtp_queue smtp_queue_t;
+smtp_queue_t *smtp_queue_new(net_loop_t *loop, store_t *store, store_writer_t *writer, mta_t *mta,
+			     net_dns_t *dns, const char *hostname, char **err_r);
+/* Look at the queue now (new rows were committed); arg is the queue. */
+void smtp_queue_kick(void *queue);
+/* Shutting down: no new sessions; open ones are dropped (their rows stay queued). */
+void smtp_queue_stop(smtp_queue_t *q);
+size_t smtp_queue_active(const smtp_queue_t *q);
+void smtp_queue_free(smtp_queue_t **q);
+
 /* ---- parsing: no I/O ---- */
 enum smtp_verb {
 	SMTP_CMD_UNKNOWN,

@@ -67,6 +67,50 @@ void smtp_data_finished(struct smtp_session *s);
 bool smtp_session_busy(const struct smtp_session *s);
 void smtp_session_resume(struct smtp_session *s);
 
+/* ---- the outbound side: the queue runner and its client sessions ---- */
+enum smtp_verdict { SMTP_DONE, SMTP_DEFER, SMTP_FAIL };
+/* What became of one recipient. */
+struct smtp_result {
+	enum smtp_verdict verdict;
+	char status[16]; /* enhanced status code: "2.0.0", "4.4.1", "5.1.1" */
+	char *text;      /* the server's reply, or why we gave up */
+	char *remote;    /* the host that said so; NULL if none was reached */
+};
+struct smtp_dest {
+	char *domain;
+	long long active; /* client sessions now */
+};
+struct smtp_client;
+struct smtp_queue {
+	net_loop_t *loop;
+	store_t *store;
+	store_writer_t *writer;
+	mta_t *mta;
+	net_dns_t *dns;
+	net_tls_t *tls, *tls_verify; /* client contexts: opportunistic, and verifying */
+	char *hostname;
+	net_timer_t *timer;
+	bool kicked, stopping;
+	int64_t *busy; /* queue ids handed out and not yet committed: 0 empty, -1 gone */
+	size_t busy_cap, busy_count, busy_tombs;
+	struct smtp_dest *dests;
+	size_t dest_count;
+	size_t active;
+	LIST_HEAD(, smtp_client) clients;
+};
+
+/* smtp_queue.c */
+/* A message's outcome, one result per row (items are moved in: the queue frees them). */
+void smtp_queue_outcome(struct smtp_queue *q, struct store_queue_item *items, size_t n,
+			const struct smtp_result *results);
+void smtp_queue_client_done(struct smtp_queue *q, const char *domain);
+const char *smtp_recipient_domain(const char *address);
+
+/* smtp_client.c: one connection carrying a batch of rows (whole messages, one
+ * domain) to the domain's servers; it owns items until each message's outcome. */
+void smtp_client_start(struct smtp_queue *q, const char *domain, struct store_queue_item *items, size_t n);
+void smtp_client_close_all(struct smtp_queue *q);
+
 /* smtp_auth.c */
 void smtp_auth_start(struct smtp_session *s, const char *args);
 void smtp_auth_continue(struct smtp_session *s, const char *line);

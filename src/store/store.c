@@ -72,6 +72,11 @@ static const char *const migrations[] = {
 	" ON mm.mailbox_id = mb.id WHERE mb.owner_id = recipients.id);",
 	/* 8: URLAUTH (RFC 4467): each mailbox's access key, made on first use */
 	"ALTER TABLE mailboxes ADD COLUMN urlauth_key TEXT;",
+	/* 9: outbound delivery: due rows by time, delay warnings, the transport table */
+	"ALTER TABLE queue ADD COLUMN delay_warned INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX queue_due ON queue(next_attempt);"
+	"CREATE TABLE transports(domain TEXT PRIMARY KEY COLLATE NOCASE, host TEXT NOT NULL,"
+	" port INTEGER NOT NULL, tls TEXT NOT NULL DEFAULT 'may', auth_user TEXT, auth_password TEXT);",
 };
 
 sqlite3_stmt *store_stmt(store_t *store, const char *sql)

@@ -172,9 +172,48 @@ struct store_queue_entry {
 	int attempts;
 	int64_t created_at;
 	int64_t size;
+	int64_t next_attempt;
+	char *last_error; /* NULL before the first attempt */
 };
 int store_queue_foreach(store_t *store, void (*cb)(const struct store_queue_entry *, void *),
 			void *arg);
+/* A row due for delivery, with what is needed to read its message. */
+struct store_queue_item {
+	int64_t id;
+	struct store_message_ref ref; /* message_id, msgid, bytes; internal_date = received */
+	char *sender, *recipient, *last_error;
+	int attempts;
+	int64_t created_at;
+	bool delay_warned;
+};
+/* Rows whose next attempt is due at now, oldest first, at most max. */
+int store_queue_due(store_t *store, int64_t now, size_t max, struct store_queue_item **items_r, size_t *n_r);
+void store_queue_items_free(struct store_queue_item *items, size_t n);
+/* Writer: a row delivered (or bounced: the report is stored in the same job) goes,
+ * with its message if nothing else refers to it; a deferred one waits. */
+int store_tx_queue_done(store_tx_t *tx, int64_t id, int64_t message_id);
+int store_tx_queue_defer(store_tx_t *tx, int64_t id, int64_t next_attempt, const char *error);
+int store_tx_queue_warned(store_tx_t *tx, int64_t id);
+/* The administrator's (the CLI's) changes: 1 done, 0 no such row, -1 error.
+ * id 0 reschedules every row. */
+int store_queue_reschedule(store_t *store, int64_t id, int64_t when);
+int store_queue_remove(store_t *store, int64_t id);
+
+/* ---- transports: where mail for a domain goes instead of its MX ---- */
+struct store_transport {
+	char *domain; /* or "*": the smart host for every domain without its own */
+	char *host;
+	int port;
+	char *tls; /* none, may, encrypt, verify */
+	char *auth_user, *auth_password; /* NULL: no AUTH */
+};
+/* The transport for a domain (its own, else "*"): 1 found, 0 none, -1 error. */
+int store_transport_find(store_t *store, const char *domain, struct store_transport *t);
+int store_transport_foreach(store_t *store, void (*cb)(const struct store_transport *t, void *arg), void *arg);
+int store_transport_set(store_t *store, const struct store_transport *t);
+/* 1 removed, 0 there was none, -1 error. */
+int store_transport_remove(store_t *store, const char *domain);
+void store_transport_clear(struct store_transport *t);
 
 /* ---- the writer thread: group commit ---- */
 /* A delivery: the stored bytes once, referenced from every mailbox and queue row. */

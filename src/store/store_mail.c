@@ -207,7 +207,7 @@ fail:
 
 /* Drops the message row once no mailbox or queue entry refers to it. Its bytes stay
  * in the segment until compaction reclaims them. */
-static int message_release(store_tx_t *tx, int64_t message_id)
+int store_message_release(store_tx_t *tx, int64_t message_id)
 {
 	static const char sql[] =
 		"DELETE FROM messages WHERE id = ?1"
@@ -249,7 +249,7 @@ int store_tx_expunge(store_tx_t *tx, int64_t mailbox_id, const uint32_t *uids, s
 		if (message_id < 0)
 			continue;
 		if (usage_add(tx, mailbox_id, -message_size(tx, message_id), -1) < 0 ||
-		    message_release(tx, message_id) < 0 || (st = store_stmt(tx->store, tomb_sql)) == NULL)
+		    store_message_release(tx, message_id) < 0 || (st = store_stmt(tx->store, tomb_sql)) == NULL)
 			return -1;
 		sqlite3_bind_int64(st, 1, mailbox_id);
 		sqlite3_bind_int64(st, 2, uids[i]);
@@ -935,30 +935,3 @@ int store_text_search(store_t *store, const char *term, bool body_only, int64_t 
 	return 0;
 }
 
-int store_queue_foreach(store_t *store, void (*cb)(const struct store_queue_entry *, void *),
-			void *arg)
-{
-	static const char sql[] =
-		"SELECT q.id, m.msgid, m.sender, q.recipient, q.state, q.attempts, q.created_at,"
-		" b.length FROM queue q JOIN messages m ON m.id = q.message_id"
-		" JOIN blobs b ON b.id = m.blob_id ORDER BY q.id";
-	sqlite3_stmt *st = store_stmt(store, sql);
-	struct store_queue_entry e;
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		e.id = sqlite3_column_int64(st, 0);
-		snprintf(e.msgid, sizeof(e.msgid), "%s", (const char *)sqlite3_column_text(st, 1));
-		e.sender = (char *)sqlite3_column_text(st, 2);
-		e.recipient = (char *)sqlite3_column_text(st, 3);
-		e.state = (char *)sqlite3_column_text(st, 4);
-		e.attempts = sqlite3_column_int(st, 5);
-		e.created_at = sqlite3_column_int64(st, 6);
-		e.size = sqlite3_column_int64(st, 7);
-		cb(&e, arg);
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
-}

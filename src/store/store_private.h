@@ -39,6 +39,8 @@ int store_exec(store_t *store, const char *sql);
 int store_open_db(const char *datadir, bool writer, store_t **store_r, char **err_r);
 int store_migrate(store_t *store, char **err_r);
 char *store_column_dup(sqlite3_stmt *st, int col);
+/* Drops a message row nobody refers to any more (store_mail.c). */
+int store_message_release(store_tx_t *tx, int64_t message_id);
 
 /* Segments. */
 int store_segment_open_active(store_tx_t *tx);

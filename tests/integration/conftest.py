@@ -43,19 +43,21 @@ def tls_context():
 
 
 class Server:
-    def __init__(self, data, settings=None):
+    def __init__(self, data, settings=None, domain=DOMAIN):
         self.data = data
+        self.domain = domain
         self.proc = None
         self.ports = {}
         self.log_path = os.path.join(data, "serve.log")
         if not os.path.exists(os.path.join(data, "sealpost.conf")):
-            run_cli("init", "--domain", DOMAIN, "--hostname", "mail.example.test", data=data)
+            run_cli("init", "--domain", domain, "--hostname", f"mail.{domain}", data=data)
             with open(os.path.join(data, "sealpost.conf"), "a") as f:
                 for k, v in {**TEST_SETTINGS, **(settings or {})}.items():
                     f.write(f"{k} = {v}\n")
 
-    def start(self):
-        self.ports = {p: free_port() for p in PROTOCOLS}
+    def start(self, same_ports=False):
+        if not (same_ports and self.ports):
+            self.ports = {p: free_port() for p in PROTOCOLS}
         args = [BIN, "serve", "--data", self.data]
         for proto, port in self.ports.items():
             args += ["--listen", f"{proto}=127.0.0.1:{port}"]
@@ -98,9 +100,9 @@ class Server:
     def add_user(self, local=None, password=None):
         local = local or "u" + uuid.uuid4().hex[:10]
         password = password or uuid.uuid4().hex
-        run_cli("user", "add", f"{local}@{DOMAIN}", "--password-stdin", data=self.data,
+        run_cli("user", "add", f"{local}@{self.domain}", "--password-stdin", data=self.data,
                 stdin=password + "\n")
-        return f"{local}@{DOMAIN}", password
+        return f"{local}@{self.domain}", password
 
     def cli(self, *args, stdin=None, check=True):
         return run_cli(*args, data=self.data, stdin=stdin, check=check)
@@ -133,13 +135,18 @@ def strip_trace(message):
     return b"\r\n".join(lines[i:])
 
 
-@pytest.fixture(scope="module")
-def server():
-    data = tempfile.mkdtemp(prefix="sealpost-test-")
-    srv = Server(data).start()
-    yield srv
+def stop_and_check(srv):
+    """SIGTERM must end the server with 0, and the sanitizers must have been silent."""
     rc = srv.stop()
     assert rc == 0, f"server exited {rc}; log in {srv.log_path}"
     with open(srv.log_path, "rb") as f:
         log = f.read()
     assert b"ERROR: AddressSanitizer" not in log and b"runtime error:" not in log, log[-3000:]
+
+
+@pytest.fixture(scope="module")
+def server():
+    data = tempfile.mkdtemp(prefix="sealpost-test-")
+    srv = Server(data).start()
+    yield srv
+    stop_and_check(srv)

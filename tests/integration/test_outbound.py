@@ -1,0 +1,141 @@
+"""Outbound delivery between two Sealpost instances on loopback (alpha.test and
+beta.test, each with a transport pointing at the other): both directions, bytes
+intact; a receiver that is down; a permanent failure returned as a DSN; the queue
+and transport commands. Clients: smtplib, poplib and the sealpost CLI."""
+import email
+import hashlib
+import smtplib
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from conftest import Server, stop_and_check, tls_context
+
+FAST_RETRY = {"queue_retry_min": "1", "queue_retry_max": "2"}
+
+
+@pytest.fixture(scope="module")
+def pair():
+    alpha = Server(tempfile.mkdtemp(prefix="sealpost-alpha-"), FAST_RETRY, domain="alpha.test").start()
+    beta = Server(tempfile.mkdtemp(prefix="sealpost-beta-"), FAST_RETRY, domain="beta.test").start()
+    alpha.cli("transport", "add", "beta.test", f"smtp:127.0.0.1:{beta.port('smtp')}")
+    beta.cli("transport", "add", "alpha.test", f"smtp:127.0.0.1:{alpha.port('smtp')}")
+    yield alpha, beta
+    stop_and_check(alpha)
+    stop_and_check(beta)
+
+
+def submit(server, user, password, rcpts, body):
+    subject = uuid.uuid4().hex
+    msg = (f"From: <{user}>\r\nTo: <{rcpts[0]}>\r\nSubject: {subject}\r\n"
+           f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           f"Content-Transfer-Encoding: 8bit\r\n\r\n").encode() + body
+    with smtplib.SMTP("127.0.0.1", server.port("submission"), timeout=30) as s:
+        s.starttls(context=tls_context())
+        s.login(user, password)
+        assert s.sendmail(user, rcpts, msg) == {}
+    return subject, msg
+
+
+def strip_received(message):
+    """The message without the Received fields the servers on its way added."""
+    lines = message.split(b"\r\n")
+    i = 0
+    while lines[i].startswith(b"Received: "):
+        i += 1
+        while lines[i].startswith((b"\t", b" ")):
+            i += 1
+    return b"\r\n".join(lines[i:])
+
+
+def wait_for_messages(server, user, password, count, seconds=15):
+    deadline = time.time() + seconds
+    while True:
+        got = server.fetch_all(user, password)
+        if len(got) >= count or time.time() > deadline:
+            return got
+        time.sleep(0.2)
+
+
+def test_mail_crosses_both_ways_byte_for_byte(pair):
+    alpha, beta = pair
+    a, apw = alpha.add_user()
+    b, bpw = beta.add_user()
+    body = ("Grüße, ünïcode and a line with a dot:\r\n.\r\n..two dots\r\n" + "x" * 990 + "\r\n").encode()
+    _, sent = submit(alpha, a, apw, [b], body)
+    [got] = wait_for_messages(beta, b, bpw, 1)
+    assert hashlib.sha256(strip_received(got)).digest() == hashlib.sha256(sent).digest()
+    assert got.count(b"Received: ") >= 2  # alpha's trace, then beta's
+    _, sent = submit(beta, b, bpw, [a], b"and back\r\n")
+    [got] = wait_for_messages(alpha, a, apw, 1)
+    assert strip_received(got) == sent
+    assert alpha.cli("queue", "list").stdout == ""  # delivered rows leave the queue
+
+
+def test_receiver_down_then_back(pair):
+    alpha, beta = pair
+    a, apw = alpha.add_user()
+    b, bpw = beta.add_user()
+    beta.stop()
+    try:
+        subject, _ = submit(alpha, a, apw, [b], b"patience\r\n")
+        deadline = time.time() + 10
+        while True:  # tried, failed, waiting with the reason
+            listed = alpha.cli("queue", "list").stdout.splitlines()
+            mine = [line for line in listed if b in line]
+            if mine and int(mine[0].split("\t")[4]) >= 1:
+                break
+            assert time.time() < deadline, listed
+            time.sleep(0.3)
+        qid = mine[0].split("\t")[0]
+        shown = alpha.cli("queue", "show", qid).stdout
+        assert "last error: cannot connect to" in shown, shown
+    finally:
+        beta.start(same_ports=True)
+    alpha.cli("queue", "flush")
+    [got] = wait_for_messages(beta, b, bpw, 1)
+    assert subject.encode() in got
+
+
+def test_permanent_failure_comes_back_as_a_dsn(pair):
+    alpha, beta = pair
+    a, apw = alpha.add_user()
+    nobody = f"nobody{uuid.uuid4().hex[:6]}@beta.test"
+    subject, _ = submit(alpha, a, apw, [nobody], b"to no one\r\n")
+    [report] = wait_for_messages(alpha, a, apw, 1)
+    msg = email.message_from_bytes(report)
+    assert msg.get_content_type() == "multipart/report"
+    assert msg["From"].startswith("Mail Delivery System <MAILER-DAEMON@")
+    text, status, headers = msg.get_payload()
+    fields = dict(status.get_payload()[1].items())
+    assert fields["Final-Recipient"] == f"rfc822; {nobody}"
+    assert fields["Action"] == "failed" and fields["Status"] == "5.1.1"
+    assert fields["Diagnostic-Code"].startswith("smtp; 550 5.1.1")
+    assert fields["Remote-MTA"].startswith("dns; 127.0.0.1[127.0.0.1]")
+    assert f"Subject: {subject}" in headers.get_payload()
+    assert nobody not in alpha.cli("queue", "list").stdout
+
+
+def test_queue_commands(pair):
+    alpha, beta = pair
+    a, apw = alpha.add_user()
+    alpha.cli("transport", "add", "gamma.test", "smtp:127.0.0.1:9")  # nothing listens there
+    submit(alpha, a, apw, ["x@gamma.test", "y@gamma.test"], b"stuck\r\n")
+    time.sleep(1)
+    rows = [line.split("\t") for line in alpha.cli("queue", "list").stdout.splitlines() if "gamma.test" in line]
+    assert len(rows) == 2
+    alpha.cli("queue", "retry", rows[0][0])
+    alpha.cli("queue", "remove", rows[1][0])
+    left = [line for line in alpha.cli("queue", "list").stdout.splitlines() if "gamma.test" in line]
+    assert len(left) == 1 and left[0].startswith(rows[0][0] + "\t")
+    assert alpha.cli("queue", "show", rows[1][0], check=False).returncode != 0
+    assert alpha.cli("queue", "remove", "99999999", check=False).returncode != 0
+    listed = alpha.cli("transport", "list").stdout
+    assert "gamma.test\tsmtp:127.0.0.1:9\ttls=may" in listed and "beta.test" in listed
+    alpha.cli("transport", "remove", "gamma.test")
+    assert "gamma.test" not in alpha.cli("transport", "list").stdout
+    alpha.cli("queue", "remove", rows[0][0])
+    bad = alpha.cli("transport", "add", "x.test", "smtp:nowhere", check=False)
+    assert bad.returncode != 0 and "smtp:HOST:PORT" in bad.stderr
