@@ -38,7 +38,7 @@ const struct param param_table[P_COUNT] = {
 		"seconds SIGTERM waits for transactions in flight" },
 	[P_QUOTA_DEFAULT] = { "quota_default", 2LL << 30, 0, 1LL << 50,
 		"storage per user in octets unless the user has its own; 0 = unlimited" },
-	[P_QUEUE_LIFETIME] = { "queue_lifetime", 5LL * 24 * 3600, 60, 30LL * 24 * 3600,
+	[P_QUEUE_LIFETIME] = { "queue_lifetime", 5LL * 24 * 3600, 1, 30LL * 24 * 3600,
 		"seconds a message may wait in the queue before it is returned to its sender" },
 	[P_QUEUE_RETRY_MIN] = { "queue_retry_min", 300, 1, 86400,
 		"seconds before the first retry; each later one waits twice as long" },

@@ -97,9 +97,12 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_ERROR) {
 		unsigned long e;
-		while ((e = bufferevent_get_openssl_error(bev)) != 0)
+		while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+			if (conn->error == NULL)
+				conn->error = ERR_reason_error_string(e);
 			log_debug("net: tls error peer=%s error=\"%s\"", conn->peer_ip,
 				  ERR_reason_error_string(e));
+		}
 	}
 	conn_notify(conn, CONN_CLOSED);
 	conn_free(conn);
@@ -327,6 +330,11 @@ const char *conn_tls_version(conn_t *conn)
 	SSL *ssl = conn->tls ? bufferevent_openssl_get_ssl(conn->bev) : NULL;
 
 	return ssl != NULL ? SSL_get_version(ssl) : "none";
+}
+
+const char *conn_error(conn_t *conn)
+{
+	return conn->error;
 }
 
 const char *conn_peer_ip(conn_t *conn)

@@ -110,6 +110,8 @@ int conn_start_tls_client(conn_t *conn, net_tls_t *tls, const char *hostname);
 bool conn_is_tls(conn_t *conn);
 const char *conn_tls_version(conn_t *conn);
 const char *conn_peer_ip(conn_t *conn);
+/* Inside the CONN_CLOSED handler: the TLS reason it closed for, or NULL. */
+const char *conn_error(conn_t *conn);
 /* Connections now open from this peer's address, this one included. */
 size_t conn_peer_conn_count(conn_t *conn);
 /* True if this connection is one too many: over conn_max in all or

@@ -69,6 +69,7 @@ struct conn {
 	bool skipping_line; /* inside an overlong line: drop input up to its LF */
 	bool read_paused;
 	bool outbound; /* we connected: not counted against the inbound limits */
+	const char *error; /* why it closed (a TLS reason), for the CLOSED handler */
 	int timeout;
 	struct event *close_timer;
 	int64_t close_deadline;

@@ -581,7 +581,8 @@ static void client_event(conn_t *conn, enum conn_event event, void *arg)
 			body_pump(c);
 		return;
 	case CONN_TIMEOUT:
-	case CONN_CLOSED:
+	case CONN_CLOSED: {
+		const char *tls_error = event == CONN_CLOSED ? conn_error(conn) : NULL;
 		if (event == CONN_TIMEOUT)
 			conn_close(conn);
 		c->conn = NULL;
@@ -597,10 +598,14 @@ static void client_event(conn_t *conn, enum conn_event event, void *arg)
 			client_next_address(c);
 			return;
 		}
-		set_error(c, "%s with %s during %s", event == CONN_TIMEOUT ? "timed out" : "lost connection", c->peer,
-			  stage_name(c->state));
+		if (tls_error != NULL)
+			set_error(c, "TLS with %s failed: %s", c->peer, tls_error);
+		else
+			set_error(c, "%s with %s during %s", event == CONN_TIMEOUT ? "timed out" : "lost connection",
+				  c->peer, stage_name(c->state));
 		client_finish(c);
 		return;
+	}
 	}
 }
 

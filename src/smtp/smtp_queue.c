@@ -99,6 +99,7 @@ struct outcome_job {
 	size_t n;
 	enum smtp_verdict *verdicts; /* after expiry: DONE, DEFER, FAIL */
 	bool *warn;                  /* send the delay warning with this defer */
+	bool *expired;               /* failed for having waited too long (4.4.7) */
 	mta_report_t *failed_report, *delay_report;
 	int64_t now;
 };
@@ -151,6 +152,7 @@ static void outcome_finish(void *arg)
 	store_queue_items_free(j->items, j->n);
 	free(j->verdicts);
 	free(j->warn);
+	free(j->expired);
 	free(j);
 }
 
@@ -179,7 +181,8 @@ static mta_report_t *report_for(struct outcome_job *j, const struct smtp_result 
 
 	for (size_t i = 0; i < j->n; i++)
 		if (j->verdicts[i] == which && (!delayed || j->warn[i]))
-			r[n++] = (struct mta_dsn_recipient){ j->items[i].recipient, results[i].status,
+			r[n++] = (struct mta_dsn_recipient){ j->items[i].recipient,
+							     j->expired[i] ? "4.4.7" : results[i].status,
 							     results[i].text, results[i].remote };
 	strftime(arrival, sizeof(arrival), "%a, %d %b %Y %H:%M:%S +0000", gmtime_r(&at, &tm));
 	strftime(until, sizeof(until), "%a, %d %b %Y %H:%M:%S +0000", gmtime_r(&end, &tm));
@@ -200,7 +203,7 @@ void smtp_queue_outcome(struct smtp_queue *q, struct store_queue_item *items, si
 	bool any_fail = false, any_warn = false;
 
 	*j = (struct outcome_job){ q, items, n, xcalloc(n, sizeof(enum smtp_verdict)), xcalloc(n, sizeof(bool)),
-				   NULL, NULL, (int64_t)time(NULL) };
+				   xcalloc(n, sizeof(bool)), NULL, NULL, (int64_t)time(NULL) };
 	for (size_t i = 0; i < n; i++) {
 		struct store_queue_item *it = &items[i];
 		j->verdicts[i] = results[i].verdict;
@@ -215,7 +218,7 @@ void smtp_queue_outcome(struct smtp_queue *q, struct store_queue_item *items, si
 			free(it->last_error);
 			it->last_error = xstrdup(results[i].text ? results[i].text : "deferred");
 			if (j->now - it->created_at >= param_get(P_QUEUE_LIFETIME))
-				j->verdicts[i] = SMTP_FAIL; /* expired: returned with the last reason */
+				j->verdicts[i] = SMTP_FAIL, j->expired[i] = true; /* returned with the last reason */
 			else if (warn_after > 0 && !it->delay_warned && j->now - it->created_at >= warn_after)
 				j->warn[i] = any_warn = true;
 		}

@@ -139,3 +139,56 @@ def test_queue_commands(pair):
     alpha.cli("queue", "remove", rows[0][0])
     bad = alpha.cli("transport", "add", "x.test", "smtp:nowhere", check=False)
     assert bad.returncode != 0 and "smtp:HOST:PORT" in bad.stderr
+
+
+def test_tls_policies(pair):
+    alpha, beta = pair
+    a, apw = alpha.add_user()
+    b, bpw = beta.add_user()
+    port = beta.port("smtp")
+    try:
+        # verify: beta's certificate is self-signed, so nothing goes, and the reason is kept
+        alpha.cli("transport", "add", "beta.test", f"smtp:127.0.0.1:{port}", "--tls", "verify")
+        submit(alpha, a, apw, [b], b"only over verified TLS\r\n")
+        deadline = time.time() + 10
+        while True:
+            rows = [line.split("\t") for line in alpha.cli("queue", "list").stdout.splitlines() if b in line]
+            if rows and int(rows[0][4]) >= 1:
+                break
+            assert time.time() < deadline
+            time.sleep(0.3)
+        shown = alpha.cli("queue", "show", rows[0][0]).stdout
+        assert "TLS with 127.0.0.1[127.0.0.1] failed: certificate verify failed" in shown, shown
+        # encrypt: TLS without verification goes through, and beta saw TLS
+        alpha.cli("transport", "add", "beta.test", f"smtp:127.0.0.1:{port}", "--tls", "encrypt")
+        alpha.cli("queue", "flush")
+        [got] = wait_for_messages(beta, b, bpw, 1)
+        assert b"with ESMTPS id" in got.split(b"\r\n\r\n")[0]
+    finally:
+        alpha.cli("transport", "add", "beta.test", f"smtp:127.0.0.1:{port}")
+
+
+@pytest.fixture(scope="module")
+def lonely():
+    srv = Server(tempfile.mkdtemp(prefix="sealpost-lonely-"),
+                 {**FAST_RETRY, "delay_warning": "1", "queue_lifetime": "6"}, domain="lonely.test").start()
+    srv.cli("transport", "add", "nowhere.test", "smtp:127.0.0.1:9")  # nothing listens there
+    yield srv
+    stop_and_check(srv)
+
+
+def test_delay_warning_then_expiry(lonely):
+    user, pw = lonely.add_user()
+    submit(lonely, user, pw, ["far@nowhere.test"], b"will not arrive\r\n")
+    reports = wait_for_messages(lonely, user, pw, 2, seconds=30)
+    assert len(reports) == 2, reports
+    actions = []
+    for report in reports:
+        status = email.message_from_bytes(report).get_payload()[1]
+        fields = dict(status.get_payload()[1].items())
+        assert fields["Final-Recipient"] == "rfc822; far@nowhere.test"
+        actions.append((fields["Action"], fields["Status"]))
+        assert "cannot connect to 127.0.0.1[127.0.0.1]" in fields["Diagnostic-Code"]
+    assert actions[0][0] == "delayed" and actions[0][1].startswith("4.")
+    assert actions[1] == ("failed", "4.4.7")  # expired
+    assert "far@nowhere.test" not in lonely.cli("queue", "list").stdout
