@@ -78,6 +78,7 @@ test: deps
 bench: deps build/sealpost
 	$(PYTHON) bench/smtp_ingest
 	$(PYTHON) bench/imap_fetch
+	$(PYTHON) bench/smtp_relay
 
 # Each libFuzzer harness runs FUZZ_SECONDS; crashes land in build/fuzz/.
 fuzz: $(FUZZ_BINS)

@@ -12,6 +12,7 @@ int cmd_alias(int argc, char **argv);
 int cmd_group(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
 int cmd_transport(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 int cmd_site(int argc, char **argv);
 int cmd_domain(int argc, char **argv);
 int cmd_config(int argc, char **argv);
@@ -29,6 +30,10 @@ char *cli_read_password_stdin(void);
 int cli_load_config(const char *datadir, struct config *cfg);
 /* True if argv[1] asks for help. */
 bool cli_wants_help(int argc, char **argv);
+/* The shape of a command over the store: help, --data, the store opened, then
+ * run(store, words) with the words after the options; run returns the exit
+ * status, or 2 for a usage error (usage is printed). */
+int cli_store_command(int argc, char **argv, const char *usage, int (*run)(store_t *store, int n, char **words));
 
 /* Recipients, shared by user, alias and group (cli_recipient.c). */
 struct cli_recipient_options {

@@ -83,7 +83,7 @@ int cli_load_config(const char *datadir, struct config *cfg)
 	for (size_t i = 0; i < cfg->count; i++) {
 		const struct config_entry *e = &cfg->entries[i];
 		if (strcmp(e->key, "listen") == 0 || strcmp(e->key, "hostname") == 0 ||
-		    strncmp(e->key, "tls_", 4) == 0)
+		    strncmp(e->key, "tls_", 4) == 0 || strcmp(e->key, "dns_servers") == 0)
 			continue;
 		if (param_set(e->key, e->value, &perr) < 0) {
 			cli_error("sealpost.conf: %s = %s: %s", e->key, e->value, perr);
@@ -115,4 +115,24 @@ int cli_parse_data_option(int argc, char **argv, const char **data_r)
 		*data_r = optarg;
 	}
 	return optind;
+}
+
+int cli_store_command(int argc, char **argv, const char *usage, int (*run)(store_t *store, int n, char **words))
+{
+	const char *data = NULL;
+	store_t *store;
+	int c, rc;
+
+	if (cli_wants_help(argc, argv))
+		return fputs(usage, stdout), 0;
+	c = cli_parse_data_option(argc, argv, &data);
+	if (c < 0 || c >= argc)
+		return fputs(usage, stderr), 2;
+	if ((store = cli_open_store(cli_data_dir(data))) == NULL)
+		return 1;
+	rc = run(store, argc - c, argv + c);
+	store_close(&store);
+	if (rc == 2)
+		fputs(usage, stderr);
+	return rc;
 }

@@ -48,11 +48,18 @@ static int64_t parse_id(const char *text)
 	return *end == '\0' && id > 0 ? id : -1;
 }
 
-static int run(store_t *store, const char *verb, const char *operand)
+static int run(store_t *store, int n, char **words)
 {
+	static const char *const takes_id[] = { "show", "retry", "remove" };
+	const char *verb = words[0], *operand = n > 1 ? words[1] : NULL;
 	struct show s = { 0 };
+	bool needs_id = false;
 	int rc;
 
+	for (size_t i = 0; i < 3; i++)
+		needs_id |= strcmp(verb, takes_id[i]) == 0;
+	if ((!needs_id && strcmp(verb, "list") != 0 && strcmp(verb, "flush") != 0) || n != (needs_id ? 2 : 1))
+		return 2;
 	if (strcmp(verb, "list") == 0 || strcmp(verb, "show") == 0) {
 		if (operand != NULL && (s.id = parse_id(operand)) < 0)
 			return cli_error("'%s' is not a queue id", operand);
@@ -64,11 +71,8 @@ static int run(store_t *store, const char *verb, const char *operand)
 			fprintf(stderr, "%zu recipient(s) queued\n", s.count);
 		return 0;
 	}
-	if (strcmp(verb, "flush") == 0) {
-		if (store_queue_reschedule(store, 0, (int64_t)time(NULL)) < 0)
-			return cli_error("cannot change the queue");
-		return 0;
-	}
+	if (strcmp(verb, "flush") == 0)
+		return store_queue_reschedule(store, 0, (int64_t)time(NULL)) < 0 ? cli_error("cannot change the queue") : 0;
 	if ((s.id = parse_id(operand)) < 0)
 		return cli_error("'%s' is not a queue id", operand);
 	rc = strcmp(verb, "retry") == 0 ? store_queue_reschedule(store, s.id, (int64_t)time(NULL))
@@ -80,27 +84,5 @@ static int run(store_t *store, const char *verb, const char *operand)
 
 int cmd_queue(int argc, char **argv)
 {
-	static const char *const takes_id[] = { "show", "retry", "remove" };
-	const char *data = NULL, *verb, *operand;
-	store_t *store;
-	bool needs_id = false;
-	int c, rc;
-
-	if (cli_wants_help(argc, argv))
-		return fputs(usage_text, stdout), 0;
-	c = cli_parse_data_option(argc, argv, &data);
-	if (c < 0 || c >= argc)
-		return fputs(usage_text, stderr), 2;
-	verb = argv[c];
-	operand = c + 1 < argc ? argv[c + 1] : NULL;
-	for (size_t i = 0; i < 3; i++)
-		needs_id |= strcmp(verb, takes_id[i]) == 0;
-	if ((!needs_id && strcmp(verb, "list") != 0 && strcmp(verb, "flush") != 0) ||
-	    argc - c != (needs_id ? 2 : 1))
-		return fputs(usage_text, stderr), 2;
-	if ((store = cli_open_store(cli_data_dir(data))) == NULL)
-		return 1;
-	rc = run(store, verb, operand);
-	store_close(&store);
-	return rc;
+	return cli_store_command(argc, argv, usage_text, run);
 }

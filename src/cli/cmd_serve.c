@@ -166,6 +166,8 @@ static int server_open(struct server *srv, const char *datadir, const struct con
 		srv->mta = mta_new(srv->loop, srv->store, srv->writer, hostname ? hostname : "localhost");
 		srv->queue = smtp_queue_new(srv->loop, srv->store, srv->writer, srv->mta, srv->dns,
 					    hostname ? hostname : "localhost", &err);
+		mta_set_dns(srv->mta, srv->dns);
+		mta_policy_start(srv->mta);
 		srv->smtp = smtp_server_new(srv->loop, srv->mta, srv->store, srv->tls);
 		srv->pop3 = pop3_server_new(srv->loop, srv->store, srv->writer, srv->tls);
 		srv->imap = imap_server_new(srv->loop, srv->store, srv->writer, srv->tls);
@@ -184,10 +186,10 @@ static void server_close(struct server *srv)
 		net_listeners_close(srv->loop);
 	if (srv->queue != NULL)
 		smtp_queue_stop(srv->queue);
+	net_dns_free(&srv->dns); /* lookups still pending end their clients and sessions now */
 	smtp_server_free(&srv->smtp);
 	pop3_server_free(&srv->pop3);
 	imap_server_free(&srv->imap);
-	net_dns_free(&srv->dns); /* lookups still pending end their clients now */
 	store_writer_stop(&srv->writer); /* completions it posts run in net_loop_free */
 	net_timer_free(&srv->shutdown_timer);
 	net_loop_free(&srv->loop);

@@ -17,6 +17,7 @@ static const struct {
 	{ "domain", cmd_domain, "add and list the domains we take mail for" },
 	{ "queue", cmd_queue, "mail waiting for remote delivery: list, show, flush, retry, remove" },
 	{ "transport", cmd_transport, "where mail for a domain goes: host, TLS policy, smart host" },
+	{ "policy", cmd_policy, "controls against unsolicited mail and relaying: show, set, add, remove" },
 	{ "config", cmd_config, "print every limit and its value" },
 	{ "serve", cmd_serve, "run the server" },
 };

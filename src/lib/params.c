@@ -56,6 +56,16 @@ const struct param param_table[P_COUNT] = {
 		"port of the servers an MX lookup finds (transports name their own)" },
 	[P_SMTP_CLIENT_TIMEOUT] = { "smtp_client_timeout", 300, 1, 3600,
 		"seconds to wait for a remote server's connection or reply" },
+	[P_SENDER_HOURLY_MAX] = { "sender_hourly_max", 0, 0, 1000000,
+		"messages one sender address may send in an hour; 0 = no limit" },
+	[P_TARPIT_AFTER] = { "tarpit_after", 10, 0, 10000,
+		"protocol errors in a session before each further one is answered slowly" },
+	[P_TARPIT_DELAY] = { "tarpit_delay", 1000, 0, 60000,
+		"milliseconds added per error past tarpit_after (at most 30 s)" },
+	[P_AUTH_FAILURES_MAX] = { "auth_failures_max", 10, 1, 100000,
+		"failed logins from one address before it is locked out" },
+	[P_AUTH_LOCKOUT] = { "auth_lockout", 600, 1, 86400,
+		"seconds an address stays locked out after too many failed logins" },
 };
 
 /* Read by every thread; written at start-up and by the settings the administrator

@@ -7,16 +7,8 @@
 
 #include "directory/directory.h"
 #include "mime/mime.h"
-#include "mta.h"
+#include "mta_private.h"
 
-struct mta {
-	net_loop_t *loop;
-	store_t *store;
-	store_writer_t *writer;
-	char *hostname;
-	void (*queue_hook)(void *arg);
-	void *queue_hook_arg;
-};
 
 struct mta_job {
 	mta_t *mta;
@@ -46,8 +38,16 @@ void mta_free(mta_t **mta)
 {
 	if (*mta == NULL)
 		return;
+	net_timer_free(&(*mta)->policy.timer);
+	mta_policy_counters_free(&(*mta)->policy.senders);
+	mta_policy_counters_free(&(*mta)->policy.logins);
 	free((*mta)->hostname);
 	x_free(mta);
+}
+
+void mta_set_dns(mta_t *mta, net_dns_t *dns)
+{
+	mta->dns = dns;
 }
 
 void mta_set_queue_hook(mta_t *mta, void (*fn)(void *arg), void *arg)

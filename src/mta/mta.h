@@ -83,6 +83,32 @@ typedef struct mta_report mta_report_t;
 mta_report_t *mta_report_new(mta_t *mta, const struct mta_dsn *d);
 struct store_delivery *mta_report_delivery(mta_report_t *r);
 void mta_report_free(mta_report_t **r);
+/* ---- policy: the administrator's controls (sealpost policy), see mta_policy.c ---- */
+/* Starts applying the policy settings (once a second, over today's parameters). */
+void mta_policy_start(mta_t *mta);
+/* The resolver for DNS block lists. */
+void mta_set_dns(mta_t *mta, net_dns_t *dns);
+bool mta_policy_setting_valid(const char *name);
+bool mta_policy_list_valid(const char *name);
+/* Each *_refused check returns true with the reply (code, enhanced code, the rule)
+ * appended to reply, and logs the rule that matched. */
+bool mta_policy_client_allowed(mta_t *mta, const char *ip);
+bool mta_policy_client_refused(mta_t *mta, const char *ip, str_t *reply);
+bool mta_policy_helo_refused(mta_t *mta, const char *ip, const char *helo, str_t *reply);
+bool mta_policy_sender_refused(mta_t *mta, const char *ip, const char *sender, str_t *reply);
+bool mta_policy_recipient_refused(mta_t *mta, const char *ip, const char *rcpt, str_t *reply);
+/* May this client relay without AUTH (relay_networks)? */
+bool mta_policy_relay_allowed(mta_t *mta, const char *ip);
+/* A message from sender was accepted (sender_hourly_max counts them). */
+void mta_policy_sender_counted(mta_t *mta, const char *sender);
+/* Failed logins per client address: locked out at auth_failures_max for auth_lockout. */
+bool mta_policy_auth_locked(mta_t *mta, const char *ip);
+void mta_policy_auth_failed(mta_t *mta, const char *ip);
+/* DNS block lists (dnsbl_zones; IPv4 clients): done gets the zone that lists the
+ * client, or NULL. It may run before the call returns. */
+typedef void mta_dnsbl_fn(void *arg, const char *listed_by);
+void mta_policy_dnsbl(mta_t *mta, const char *ip, mta_dnsbl_fn *done, void *arg);
+
 /* Called after a commit that queued remote recipients (the queue runner's kick). */
 void mta_set_queue_hook(mta_t *mta, void (*fn)(void *arg), void *arg);
 

@@ -161,7 +161,8 @@ static void mx_answered(void *arg, int status, int timeouts, unsigned char *abuf
 	}
 	if (reply != NULL)
 		ares_free_data(reply);
-	qsort(mx, n, sizeof(*mx), compare_mx);
+	if (n > 1)
+		qsort(mx, n, sizeof(*mx), compare_mx);
 	if (st == NET_DNS_OK && n == 0)
 		st = NET_DNS_NODATA;
 	q->done(q->arg, st, mx, n);

@@ -32,6 +32,7 @@ static void auth_checked(void *arg, int result, const struct store_recipient *us
 		smtp_reply(s, "235 2.7.0 Authentication successful");
 	} else if (result == 0) {
 		log_info("smtp: authentication failed session=%s peer=%s", s->id, conn_peer_ip(s->conn));
+		mta_policy_auth_failed(s->server->mta, conn_peer_ip(s->conn));
 		smtp_error(s, "535 5.7.8 Authentication credentials invalid");
 	} else {
 		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
@@ -42,6 +43,12 @@ static void auth_checked(void *arg, int result, const struct store_recipient *us
 /* The password hash runs on a helper thread; input waits meanwhile. */
 static void auth_finish(struct smtp_session *s, const char *user, const char *password)
 {
+	if (mta_policy_auth_locked(s->server->mta, conn_peer_ip(s->conn))) {
+		s->state = SMTP_STATE_COMMAND;
+		smtp_reply(s, "421 4.7.0 Too many failed logins from your address; try again later");
+		s->quitting = true;
+		return;
+	}
 	s->state = SMTP_STATE_AUTH_CHECK;
 	conn_pause_read(s->conn);
 	directory_authenticate_async(s->server->store, user, password, offload, s->server->loop,

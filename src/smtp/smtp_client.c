@@ -218,6 +218,16 @@ static void message_start(struct smtp_client *c)
 	const struct store_queue_item *first;
 	bool eight, utf8;
 
+	if (c->msg >= c->n && !c->q->stopping) { /* the connection stays for more of the domain's mail */
+		struct store_queue_item *more;
+		size_t n = smtp_queue_take(c->q, c->domain, &more);
+		if (n > 0) {
+			free(c->items); /* every row of the last batch went with its outcome */
+			c->items = more;
+			c->n = n;
+			c->msg = 0;
+		}
+	}
 	if (c->msg >= c->n || c->q->stopping) {
 		c->state = C_QUIT;
 		send_line(c, "QUIT");

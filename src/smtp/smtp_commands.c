@@ -34,7 +34,25 @@ static bool has_non_ascii(const char *s)
 	return false;
 }
 
+/* Refused by policy: the reply the policy wrote, counted as an error. */
+static bool policy_refused(struct smtp_session *s, bool refused, str_t *reply)
+{
+	if (refused)
+		smtp_error(s, "%s", reply->data);
+	str_free(reply);
+	return refused;
+}
+
 /* ---- HELO / EHLO ---- */
+static int smtp_check_helo(struct smtp_session *s, const char *args)
+{
+	str_t reply;
+
+	str_init(&reply);
+	return policy_refused(s, mta_policy_helo_refused(s->server->mta, conn_peer_ip(s->conn), args, &reply), &reply)
+		       ? -1 : 0;
+}
+
 static void smtp_proceed_helo(struct smtp_session *s, const char *args)
 {
 	smtp_transaction_reset(s);
@@ -65,6 +83,23 @@ static void smtp_proceed_ehlo(struct smtp_session *s, const char *args)
 }
 
 /* ---- MAIL ---- */
+static bool sender_refused(struct smtp_session *s, const char *sender)
+{
+	str_t reply;
+
+	str_init(&reply);
+	if (!mta_policy_sender_refused(s->server->mta, conn_peer_ip(s->conn), sender, &reply)) {
+		str_free(&reply);
+		return false;
+	}
+	if (reply.data[0] == '4')
+		smtp_reply(s, "%s", reply.data); /* a rate limit: try later, not an error */
+	else
+		smtp_error(s, "%s", reply.data);
+	str_free(&reply);
+	return true;
+}
+
 static int smtp_check_mail(struct smtp_session *s, const char *args)
 {
 	if (s->mode == SMTP_MODE_SUBMISSION && s->auth_user == NULL) {
@@ -96,6 +131,8 @@ static void smtp_proceed_mail(struct smtp_session *s, const char *args)
 		smtp_error(s, "552 5.3.4 Message size exceeds fixed limit");
 	else if (has_non_ascii(addr) && !p.smtputf8)
 		smtp_error(s, "553 5.6.7 Non-ASCII address needs the SMTPUTF8 parameter");
+	else if (sender_refused(s, addr))
+		;
 	else {
 		s->sender = addr;
 		s->params = p;
@@ -118,10 +155,16 @@ static int smtp_check_rcpt(struct smtp_session *s, const char *args)
 
 static bool rcpt_accept(struct smtp_session *s, const char *addr)
 {
+	str_t reply;
+
 	if (has_non_ascii(addr) && !s->params.smtputf8) {
 		smtp_error(s, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
 		return false;
 	}
+	str_init(&reply);
+	if (policy_refused(s, mta_policy_recipient_refused(s->server->mta, conn_peer_ip(s->conn), addr, &reply),
+			   &reply))
+		return false;
 	switch (mta_check_recipient(s->server->mta, addr, s->params.size > 0 ? s->params.size : 0)) {
 	case MTA_RCPT_LOCAL:
 		return true;
@@ -132,7 +175,7 @@ static bool rcpt_accept(struct smtp_session *s, const char *addr)
 		smtp_error(s, "552 5.2.2 <%s>: Message larger than the mailbox can hold", addr);
 		return false;
 	case MTA_RCPT_REMOTE:
-		if (s->auth_user != NULL)
+		if (s->auth_user != NULL || mta_policy_relay_allowed(s->server->mta, conn_peer_ip(s->conn)))
 			return true;
 		log_info("smtp: relay denied session=%s peer=%s rcpt=<%s>", s->id,
 			 conn_peer_ip(s->conn), addr);
@@ -211,6 +254,7 @@ static void commit_done(void *arg, enum mta_result result, const char *msgid)
 
 	switch (result) {
 	case MTA_OK:
+		mta_policy_sender_counted(s->server->mta, s->sender);
 		smtp_reply(s, "250 2.0.0 Ok: queued as %s", msgid);
 		break;
 	case MTA_LOOP:
@@ -314,8 +358,8 @@ static void smtp_proceed_starttls(struct smtp_session *s, const char *args)
 }
 
 static const struct smtp_cmd commands[SMTP_CMD_COUNT] = {
-	[SMTP_CMD_HELO] = { CMD_NEED_ARGS, "HELO hostname", NULL, smtp_proceed_helo },
-	[SMTP_CMD_EHLO] = { CMD_NEED_ARGS, "EHLO hostname", NULL, smtp_proceed_ehlo },
+	[SMTP_CMD_HELO] = { CMD_NEED_ARGS, "HELO hostname", smtp_check_helo, smtp_proceed_helo },
+	[SMTP_CMD_EHLO] = { CMD_NEED_ARGS, "EHLO hostname", smtp_check_helo, smtp_proceed_ehlo },
 	[SMTP_CMD_MAIL] = { CMD_NEED_HELO | CMD_NO_MAIL, NULL, smtp_check_mail, smtp_proceed_mail },
 	[SMTP_CMD_RCPT] = { CMD_NEED_MAIL, NULL, smtp_check_rcpt, smtp_proceed_rcpt },
 	[SMTP_CMD_DATA] = { CMD_NEED_MAIL | CMD_NO_ARGS, "DATA", smtp_check_data, smtp_proceed_data },

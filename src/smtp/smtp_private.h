@@ -22,6 +22,7 @@ enum smtp_state {
 	SMTP_STATE_DATA,    /* reading message bytes after 354 */
 	SMTP_STATE_COMMIT,  /* waiting for the store; input is paused */
 	SMTP_STATE_AUTH_CHECK, /* waiting for the password hash; input is paused */
+	SMTP_STATE_POLICY_CHECK, /* waiting for the DNS block lists; no greeting yet */
 };
 
 enum smtp_auth_step { SMTP_AUTH_PLAIN, SMTP_AUTH_LOGIN_USER, SMTP_AUTH_LOGIN_PASS };
@@ -48,6 +49,8 @@ struct smtp_session {
 	str_t line;
 	int errors;
 	bool quitting; /* close once this round of input is done */
+	net_timer_t *tarpit; /* slows a client that keeps making errors */
+	bool tarpitted;
 	LIST_ENTRY(smtp_session) entry;
 };
 
@@ -104,6 +107,7 @@ struct smtp_queue {
 void smtp_queue_outcome(struct smtp_queue *q, struct store_queue_item *items, size_t n,
 			const struct smtp_result *results);
 void smtp_queue_client_done(struct smtp_queue *q, const char *domain);
+size_t smtp_queue_take(struct smtp_queue *q, const char *domain, struct store_queue_item **batch_r);
 const char *smtp_recipient_domain(const char *address);
 
 /* smtp_client.c: one connection carrying a batch of rows (whole messages, one

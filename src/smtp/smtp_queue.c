@@ -12,7 +12,7 @@
 
 #include "smtp_private.h"
 
-#define SCAN_MAX 5000 /* rows read per scan */
+#define SCAN_MAX 1000 /* rows read per scan (busy ones included: keep it small) */
 #define SCAN_MS 1000
 #define HEADER_READ_MAX (64 * 1024) /* of the original, for a report */
 
@@ -233,6 +233,33 @@ void smtp_queue_outcome(struct smtp_queue *q, struct store_queue_item *items, si
 
 /* ---- scanning and starting sessions ---- */
 
+/* More work for a connection that finished its batch: the domain's due rows not in
+ * flight, whole messages, at most smtp_client_batch of them (0 if none). */
+size_t smtp_queue_take(struct smtp_queue *q, const char *domain, struct store_queue_item **batch_r)
+{
+	struct store_queue_item *items, *batch = NULL;
+	size_t n = 0, count = 0, messages = 0;
+	size_t max = (size_t)param_get(P_SMTP_CLIENT_BATCH);
+
+	*batch_r = NULL;
+	if (q->stopping || store_queue_due(q->store, (int64_t)time(NULL), domain, max * 4, &items, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		bool same = count > 0 && batch[count - 1].ref.message_id == items[i].ref.message_id;
+		if (busy_has(q, items[i].id) || (!same && messages == max)) {
+			free(items[i].sender), free(items[i].recipient), free(items[i].last_error);
+			continue;
+		}
+		messages += !same;
+		batch = xrealloc(batch, (count + 1) * sizeof(*batch));
+		batch[count++] = items[i];
+		busy_insert(q, items[i].id);
+	}
+	free(items);
+	*batch_r = batch;
+	return count;
+}
+
 void smtp_queue_client_done(struct smtp_queue *q, const char *domain)
 {
 	dest_get(q, domain)->active--;
@@ -240,23 +267,40 @@ void smtp_queue_client_done(struct smtp_queue *q, const char *domain)
 	smtp_queue_kick(q);
 }
 
-/* Hands out the due rows of one domain: batches of whole messages. */
+/* Messages among the first rows of items that belong to domain (items are sorted
+ * by domain, a message's rows together). */
+static size_t domain_messages(const struct store_queue_item *items, size_t n, const char *domain)
+{
+	size_t messages = 0;
+
+	for (size_t i = 0; i < n && strcasecmp(smtp_recipient_domain(items[i].recipient), domain) == 0; i++)
+		messages += i == 0 || items[i - 1].ref.message_id != items[i].ref.message_id;
+	return messages;
+}
+
+/* Hands out the due rows of one domain: batches of whole messages, spread over as
+ * many sessions as the domain may have, so that they go in parallel. */
 static void start_sessions(struct smtp_queue *q, const char *domain, struct store_queue_item *items,
 			   size_t n, bool *taken)
 {
 	struct smtp_dest *d = dest_get(q, domain);
-	size_t next = 0;
+	size_t next = 0, left = domain_messages(items, n, domain);
 
-	while (next < n && d->active < param_get(P_SMTP_CLIENT_PER_DESTINATION) &&
+	while (left > 0 && d->active < param_get(P_SMTP_CLIENT_PER_DESTINATION) &&
 	       q->active < (size_t)param_get(P_SMTP_CLIENT_MAX)) {
+		size_t slots = (size_t)(param_get(P_SMTP_CLIENT_PER_DESTINATION) - d->active);
+		size_t per, count = 0, messages = 0;
 		struct store_queue_item *batch = NULL;
-		size_t count = 0, messages = 0;
-		for (; next < n && messages < (size_t)param_get(P_SMTP_CLIENT_BATCH); next++) {
-			if (taken[next] || strcasecmp(smtp_recipient_domain(items[next].recipient), domain) != 0)
-				continue;
+		if (slots > (size_t)param_get(P_SMTP_CLIENT_MAX) - q->active)
+			slots = (size_t)param_get(P_SMTP_CLIENT_MAX) - q->active;
+		per = (left + slots - 1) / slots;
+		if (per > (size_t)param_get(P_SMTP_CLIENT_BATCH))
+			per = (size_t)param_get(P_SMTP_CLIENT_BATCH);
+		for (; next < n && !taken[next] &&
+		       strcasecmp(smtp_recipient_domain(items[next].recipient), domain) == 0; next++) {
 			if (count == 0 || batch[count - 1].ref.message_id != items[next].ref.message_id)
 				messages++;
-			if (messages > (size_t)param_get(P_SMTP_CLIENT_BATCH))
+			if (messages > per)
 				break;
 			batch = xrealloc(batch, (count + 1) * sizeof(*batch));
 			batch[count++] = items[next]; /* moved: the strings go with it */
@@ -266,6 +310,7 @@ static void start_sessions(struct smtp_queue *q, const char *domain, struct stor
 		}
 		if (count == 0)
 			break;
+		left -= messages > per ? per : messages;
 		d->active++;
 		q->active++;
 		smtp_client_start(q, domain, batch, count);
@@ -289,7 +334,7 @@ static void queue_scan(struct smtp_queue *q)
 	bool *taken;
 
 	if (q->stopping || q->active >= (size_t)param_get(P_SMTP_CLIENT_MAX) ||
-	    store_queue_due(q->store, (int64_t)time(NULL), SCAN_MAX, &items, &n) < 0)
+	    store_queue_due(q->store, (int64_t)time(NULL), NULL, SCAN_MAX, &items, &n) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) { /* what is in flight stays with its session */
 		if (busy_has(q, items[i].id)) {

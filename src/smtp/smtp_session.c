@@ -41,6 +41,19 @@ void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+static void session_process_input(struct smtp_session *s);
+
+static void tarpit_over(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	s->tarpitted = false;
+	if (s->conn != NULL && !smtp_session_busy(s)) {
+		conn_resume_read(s->conn);
+		session_process_input(s);
+	}
+}
+
 void smtp_error(struct smtp_session *s, const char *fmt, ...)
 {
 	va_list ap;
@@ -55,6 +68,13 @@ void smtp_error(struct smtp_session *s, const char *fmt, ...)
 			   mta_hostname(s->server->mta));
 		log_info("smtp: too many errors session=%s peer=%s", s->id, conn_peer_ip(s->conn));
 		s->quitting = true;
+	} else if (s->errors > param_get(P_TARPIT_AFTER) && param_get(P_TARPIT_DELAY) > 0) {
+		long long ms = param_get(P_TARPIT_DELAY) * (s->errors - param_get(P_TARPIT_AFTER));
+		if (s->tarpit == NULL)
+			s->tarpit = net_timer_new(s->server->loop, tarpit_over, s);
+		s->tarpitted = true; /* its next command waits (tarpitting) */
+		conn_pause_read(s->conn);
+		net_timer_start(s->tarpit, (int)(ms < 30000 ? ms : 30000));
 	}
 }
 
@@ -86,6 +106,7 @@ static void session_free(struct smtp_session *s)
 
 	smtp_session_reset_identity(s);
 	x_free(&s->auth_login_name);
+	net_timer_free(&s->tarpit);
 	str_free(&s->message);
 	str_free(&s->line);
 	LIST_REMOVE(s, entry);
@@ -95,7 +116,8 @@ static void session_free(struct smtp_session *s)
 
 bool smtp_session_busy(const struct smtp_session *s)
 {
-	return s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_AUTH_CHECK;
+	return s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_AUTH_CHECK ||
+	       s->state == SMTP_STATE_POLICY_CHECK;
 }
 
 /* Closes the connection; the session itself lives on while busy (the completion
@@ -163,7 +185,7 @@ static void session_process_input(struct smtp_session *s)
 {
 	size_t before;
 
-	while (s->conn != NULL && !s->quitting && !smtp_session_busy(s)) {
+	while (s->conn != NULL && !s->quitting && !smtp_session_busy(s) && !s->tarpitted) {
 		before = conn_input_length(s->conn);
 		if (before == 0)
 			break;
@@ -215,9 +237,25 @@ void smtp_session_resume(struct smtp_session *s)
 		session_close(s);
 		return;
 	}
-	conn_resume_read(s->conn);
+	if (!s->tarpitted)
+		conn_resume_read(s->conn);
 	if (s->quitting)
 		session_close(s);
+}
+
+/* The DNS block lists have answered: greet, or refuse. */
+static void dnsbl_done(void *arg, const char *listed_by)
+{
+	struct smtp_session *s = arg;
+
+	if (s->conn != NULL && listed_by != NULL) {
+		smtp_reply(s, "554 5.7.1 Service unavailable; client host [%s] blocked using %s",
+			   conn_peer_ip(s->conn), listed_by);
+		s->quitting = true;
+	} else if (s->conn != NULL) {
+		smtp_reply(s, "220 %s ESMTP Sealpost", mta_hostname(s->server->mta));
+	}
+	smtp_session_resume(s);
 }
 
 static void session_start(conn_t *conn, smtp_server_t *server, enum smtp_mode mode)
@@ -242,7 +280,18 @@ static void session_start(conn_t *conn, smtp_server_t *server, enum smtp_mode mo
 		session_close(s);
 		return;
 	}
-	smtp_reply(s, "220 %s ESMTP Sealpost", host);
+	str_t reply;
+	str_init(&reply);
+	if (mta_policy_client_refused(server->mta, conn_peer_ip(conn), &reply)) {
+		smtp_reply(s, "%s", reply.data);
+		str_free(&reply);
+		session_close(s);
+		return;
+	}
+	str_free(&reply);
+	s->state = SMTP_STATE_POLICY_CHECK; /* the greeting waits for the block lists */
+	conn_pause_read(conn);
+	mta_policy_dnsbl(server->mta, conn_peer_ip(conn), dnsbl_done, s);
 }
 
 void smtp_accept_mx(conn_t *conn, void *server)

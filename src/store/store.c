@@ -72,11 +72,19 @@ static const char *const migrations[] = {
 	" ON mm.mailbox_id = mb.id WHERE mb.owner_id = recipients.id);",
 	/* 8: URLAUTH (RFC 4467): each mailbox's access key, made on first use */
 	"ALTER TABLE mailboxes ADD COLUMN urlauth_key TEXT;",
-	/* 9: outbound delivery: due rows by time, delay warnings, the transport table */
+	/* 9: outbound delivery: due rows by time and by domain, delay warnings, transports */
 	"ALTER TABLE queue ADD COLUMN delay_warned INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE queue ADD COLUMN domain TEXT NOT NULL DEFAULT '';"
+	"UPDATE queue SET domain = lower(substr(recipient,"
+	" length(rtrim(recipient, replace(recipient, '@', ''))) + 1));" /* after the last @ */
 	"CREATE INDEX queue_due ON queue(next_attempt);"
+	"CREATE INDEX queue_due_by_domain ON queue(domain, next_attempt);"
 	"CREATE TABLE transports(domain TEXT PRIMARY KEY COLLATE NOCASE, host TEXT NOT NULL,"
 	" port INTEGER NOT NULL, tls TEXT NOT NULL DEFAULT 'may', auth_user TEXT, auth_password TEXT);",
+	/* 10: the administrator's policy: settings over the defaults, and lists */
+	"CREATE TABLE policy_settings(name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE policy_lists(list TEXT NOT NULL, value TEXT NOT NULL COLLATE NOCASE,"
+	" PRIMARY KEY(list, value)) WITHOUT ROWID;",
 };
 
 sqlite3_stmt *store_stmt(store_t *store, const char *sql)
@@ -231,4 +239,18 @@ int store_transaction(store_t *store, int (*fn)(store_t *, void *), void *arg)
 		return -1;
 	}
 	return 0;
+}
+
+int store_foreach_pair(store_t *store, const char *sql, void (*cb)(const char *a, const char *b, void *arg),
+		       void *arg)
+{
+	sqlite3_stmt *st = store_stmt(store, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1), arg);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }

@@ -186,8 +186,10 @@ struct store_queue_item {
 	int64_t created_at;
 	bool delay_warned;
 };
-/* Rows whose next attempt is due at now, oldest first, at most max. */
-int store_queue_due(store_t *store, int64_t now, size_t max, struct store_queue_item **items_r, size_t *n_r);
+/* Rows whose next attempt is due at now (for one domain, or any if NULL), oldest
+ * first, at most max. */
+int store_queue_due(store_t *store, int64_t now, const char *domain, size_t max, struct store_queue_item **items_r,
+		    size_t *n_r);
 void store_queue_items_free(struct store_queue_item *items, size_t n);
 /* Writer: a row delivered (or bounced: the report is stored in the same job) goes,
  * with its message if nothing else refers to it; a deferred one waits. */
@@ -214,6 +216,17 @@ int store_transport_set(store_t *store, const struct store_transport *t);
 /* 1 removed, 0 there was none, -1 error. */
 int store_transport_remove(store_t *store, const char *domain);
 void store_transport_clear(struct store_transport *t);
+
+/* ---- policy: settings over the parameter defaults, and named lists ---- */
+/* value NULL removes the setting. */
+int store_policy_set(store_t *store, const char *name, const char *value);
+int store_policy_settings(store_t *store, void (*cb)(const char *name, const char *value, void *arg), void *arg);
+/* 1 changed, 0 already so, -1 error. */
+int store_policy_list_change(store_t *store, const char *list, const char *value, bool add);
+/* 1 if value (case-insensitive) is on the list, 0 if not, -1 error. */
+int store_policy_list_has(store_t *store, const char *list, const char *value);
+/* Every value of a list; list NULL: every entry as "list<TAB>value". */
+int store_policy_list(store_t *store, const char *list, void (*cb)(const char *value, void *arg), void *arg);
 
 /* ---- the writer thread: group commit ---- */
 /* A delivery: the stored bytes once, referenced from every mailbox and queue row. */

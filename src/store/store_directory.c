@@ -146,15 +146,8 @@ int store_domain_foreach(store_t *store, void (*cb)(const char *domain, const ch
 {
 	static const char sql[] =
 		"SELECT d.name, s.name FROM domains d JOIN sites s ON s.id = d.site_id ORDER BY d.rowid";
-	sqlite3_stmt *st = store_stmt(store, sql);
-	int rc;
 
-	if (st == NULL)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1), arg);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return store_foreach_pair(store, sql, cb, arg);
 }
 
 void store_recipient_clear(struct store_recipient *r)

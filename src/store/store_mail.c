@@ -161,8 +161,8 @@ static int mailbox_append(store_tx_t *tx, int64_t mailbox_id, int64_t owner_id, 
 static int queue_insert(store_tx_t *tx, int64_t message_id, const char *recipient)
 {
 	static const char sql[] =
-		"INSERT INTO queue(message_id, recipient, next_attempt, created_at)"
-		" VALUES(?1, ?2, ?3, ?3)";
+		"INSERT INTO queue(message_id, recipient, next_attempt, created_at, domain)"
+		" VALUES(?1, ?2, ?3, ?3, lower(substr(?2, length(rtrim(?2, replace(?2, '@', ''))) + 1)))";
 	sqlite3_stmt *st = store_stmt(tx->store, sql);
 
 	if (st == NULL)

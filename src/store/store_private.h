@@ -39,6 +39,9 @@ int store_exec(store_t *store, const char *sql);
 int store_open_db(const char *datadir, bool writer, store_t **store_r, char **err_r);
 int store_migrate(store_t *store, char **err_r);
 char *store_column_dup(sqlite3_stmt *st, int col);
+/* Calls cb with the two text columns of every row of a static query. */
+int store_foreach_pair(store_t *store, const char *sql, void (*cb)(const char *a, const char *b, void *arg),
+		       void *arg);
 /* Drops a message row nobody refers to any more (store_mail.c). */
 int store_message_release(store_tx_t *tx, int64_t message_id);
 

@@ -50,14 +50,18 @@ void store_queue_items_free(struct store_queue_item *items, size_t n)
 	free(items);
 }
 
-int store_queue_due(store_t *store, int64_t now, size_t max, struct store_queue_item **items_r, size_t *n_r)
+#define DUE_COLUMNS \
+	"SELECT q.id, q.message_id, m.msgid, m.sender, q.recipient, q.attempts, q.created_at," \
+	" q.delay_warned, q.last_error, b.segment, b.offset, b.length, m.received_at" \
+	" FROM queue q JOIN messages m ON m.id = q.message_id JOIN blobs b ON b.id = m.blob_id"
+
+int store_queue_due(store_t *store, int64_t now, const char *domain, size_t max, struct store_queue_item **items_r,
+		    size_t *n_r)
 {
-	static const char sql[] =
-		"SELECT q.id, q.message_id, m.msgid, m.sender, q.recipient, q.attempts, q.created_at,"
-		" q.delay_warned, q.last_error, b.segment, b.offset, b.length, m.received_at"
-		" FROM queue q JOIN messages m ON m.id = q.message_id JOIN blobs b ON b.id = m.blob_id"
-		" WHERE q.next_attempt <= ?1 ORDER BY q.next_attempt, q.message_id LIMIT ?2";
-	sqlite3_stmt *st = store_stmt(store, sql);
+	sqlite3_stmt *st = store_stmt(store, domain ? DUE_COLUMNS " WHERE q.domain = lower(?3) AND q.next_attempt <= ?1"
+							     " ORDER BY q.next_attempt, q.message_id LIMIT ?2"
+						    : DUE_COLUMNS " WHERE q.next_attempt <= ?1"
+							     " ORDER BY q.next_attempt, q.message_id LIMIT ?2");
 	struct store_queue_item *items = NULL;
 	size_t n = 0;
 	int rc;
@@ -66,6 +70,8 @@ int store_queue_due(store_t *store, int64_t now, size_t max, struct store_queue_
 		return -1;
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_int64(st, 2, (int64_t)max);
+	if (domain != NULL)
+		sqlite3_bind_text(st, 3, domain, -1, SQLITE_TRANSIENT);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_queue_item *it;
 		items = xrealloc(items, (n + 1) * sizeof(*items));

@@ -192,3 +192,127 @@ def test_delay_warning_then_expiry(lonely):
     assert actions[0][0] == "delayed" and actions[0][1].startswith("4.")
     assert actions[1] == ("failed", "4.4.7")  # expired
     assert "far@nowhere.test" not in lonely.cli("queue", "list").stdout
+
+
+class OldServer:
+    """A minimal SMTP server on loopback without 8BITMIME or PIPELINING (a
+    fixture: the client under test is Sealpost's). Keeps what it received."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.received = []  # (sender, [rcpts], data with the dot-stuffing undone)
+        self.commands = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        import threading
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+
+    def session(self, conn):
+        f = conn.makefile("rb")
+        conn.sendall(b"220 old.test ESMTP\r\n")
+        sender, rcpts = None, []
+        for line in f:
+            cmd = line.rstrip(b"\r\n")
+            self.commands.append(cmd)
+            verb = cmd[:4].upper()
+            if verb == b"EHLO":
+                conn.sendall(b"250-old.test\r\n250 SIZE 10000000\r\n")
+            elif verb == b"MAIL":
+                sender, rcpts = cmd, []
+                conn.sendall(b"250 ok\r\n")
+            elif verb == b"RCPT":
+                rcpts.append(cmd)
+                conn.sendall(b"250 ok\r\n")
+            elif verb == b"DATA":
+                conn.sendall(b"354 go\r\n")
+                lines = []
+                for data_line in f:
+                    if data_line == b".\r\n":
+                        break
+                    lines.append(data_line[1:] if data_line.startswith(b".") else data_line)
+                self.received.append((sender, rcpts, b"".join(lines)))
+                conn.sendall(b"250 stored\r\n")
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                break
+            else:
+                conn.sendall(b"250 ok\r\n")
+        conn.close()
+
+
+def test_8bit_message_to_a_7bit_server_is_returned_not_altered(pair):
+    alpha, _ = pair
+    old = OldServer()
+    alpha.cli("transport", "add", "old.test", f"smtp:127.0.0.1:{old.port}", "--tls", "none")
+    a, apw = alpha.add_user()
+    try:
+        plain = b"plain ASCII\r\n.leading dot\r\n..two\r\n"
+        _, sent = submit(alpha, a, apw, ["x@old.test"], plain)
+        deadline = time.time() + 15
+        while not old.received and time.time() < deadline:
+            time.sleep(0.1)
+        [(mail, rcpts, data)] = old.received
+        assert mail.startswith(b"MAIL FROM:<" + a.encode() + b">") and b"BODY=8BITMIME" not in mail
+        assert strip_received(data) == sent  # the dots came through, undone by the receiver
+        submit(alpha, a, apw, ["y@old.test"], "8-bit: Grüße\r\n".encode())
+        [report] = wait_for_messages(alpha, a, apw, 1)
+        fields = dict(email.message_from_bytes(report).get_payload()[1].get_payload()[1].items())
+        assert fields["Final-Recipient"] == "rfc822; y@old.test"
+        assert fields["Status"] == "5.6.3" and "8BITMIME" in fields["Diagnostic-Code"]
+        assert len(old.received) == 1  # the 8-bit one never went
+    finally:
+        alpha.cli("transport", "remove", "old.test")
+
+
+def pop3_count(server, user, password):
+    p = server.pop3(user, password)
+    count, _ = p.stat()
+    p.quit()
+    return count
+
+
+def test_kill9_during_delivery_loses_nothing(pair):
+    alpha, beta = pair
+    a, apw = alpha.add_user()
+    b, bpw = beta.add_user()
+    beta.stop()
+    subjects = []
+    with smtplib.SMTP("127.0.0.1", alpha.port("submission"), timeout=30) as s:
+        s.starttls(context=tls_context())
+        s.login(a, apw)
+        for i in range(40):
+            subjects.append(uuid.uuid4().hex)
+            s.sendmail(a, [b], f"Subject: {subjects[-1]}\r\n\r\n".encode() + b"z" * 200000 + b"\r\n")
+    beta.start(same_ports=True)
+    alpha.cli("queue", "flush")
+    deadline = time.time() + 30
+    while pop3_count(beta, b, bpw) < 5 and time.time() < deadline:
+        time.sleep(0.05)
+    alpha.kill9()  # in the middle of it
+    alpha.start(same_ports=True)
+    alpha.cli("queue", "flush")
+    deadline = time.time() + 60
+    while pop3_count(beta, b, bpw) < 40 and time.time() < deadline:
+        time.sleep(0.3)
+    time.sleep(1)
+    p = beta.pop3(b, bpw)
+    count, _ = p.stat()
+    got = []
+    for i in range(1, count + 1):
+        _, lines, _ = p.top(i, 0)
+        got += [line[9:].decode() for line in lines if line.startswith(b"Subject: ")]
+    p.quit()
+    assert set(subjects) <= set(got)  # every message at least once
+    assert len(got) - len(set(got)) <= 20  # again only what was in flight (20 sessions at most)
+    assert b not in alpha.cli("queue", "list").stdout
