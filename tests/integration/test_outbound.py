@@ -316,3 +316,102 @@ def test_kill9_during_delivery_loses_nothing(pair):
     assert set(subjects) <= set(got)  # every message at least once
     assert len(got) - len(set(got)) <= 20  # again only what was in flight (20 sessions at most)
     assert b not in alpha.cli("queue", "list").stdout
+
+
+class FakeDNS:
+    """A DNS responder on loopback for the MX tests (a fixture: Sealpost is the
+    client). zone maps (name, type) to answers: MX as (preference, host), A as
+    "127.0.0.1"; names not in it are NXDOMAIN, known names without the type NODATA."""
+
+    def __init__(self, zone):
+        import socket
+        import threading
+        self.zone = zone
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    @staticmethod
+    def name(text):
+        return b"".join(bytes([len(p)]) + p.encode() for p in text.split(".") if p) + b"\0"
+
+    def serve(self):
+        import struct
+        while True:
+            data, peer = self.sock.recvfrom(512)
+            qid = struct.unpack(">H", data[:2])[0]
+            pos, labels = 12, []
+            while data[pos]:
+                labels.append(data[pos + 1:pos + 1 + data[pos]].decode())
+                pos += 1 + data[pos]
+            qtype = struct.unpack(">H", data[pos + 1:pos + 3])[0]
+            question, qname = data[12:pos + 5], ".".join(labels).lower()
+            kind = {1: "A", 15: "MX"}.get(qtype)
+            answers = self.zone.get((qname, kind), [])
+            known = any(n == qname for n, _ in self.zone)
+            rr = b""
+            for a in answers:
+                rdata = (struct.pack(">H", a[0]) + self.name(a[1])) if kind == "MX" else bytes(
+                    int(x) for x in a.split("."))
+                rr += b"\xc0\x0c" + struct.pack(">HHIH", qtype, 1, 60, len(rdata)) + rdata
+            flags = 0x8180 if known else 0x8183
+            self.sock.sendto(struct.pack(">HHHHHH", qid, flags, 1, len(answers), 0, 0) + question + rr, peer)
+
+
+def test_mx_routing_null_mx_and_missing_domains(pair):
+    alpha, beta = pair
+    dns = FakeDNS({
+        ("beta.test", "MX"): [(20, "backup.beta.test"), (10, "mx.beta.test")],
+        ("mx.beta.test", "A"): ["127.0.0.1"],
+        ("backup.beta.test", "A"): ["127.0.0.1"],
+        ("nullmx.test", "MX"): [(0, ".")],
+    })
+    mx_user = Server(tempfile.mkdtemp(prefix="sealpost-mx-"),
+                     {**FAST_RETRY, "dns_servers": f"127.0.0.1:{dns.port}",
+                      "smtp_client_port": str(beta.port("smtp"))}, domain="gamma.test").start()
+    try:
+        g, gpw = mx_user.add_user()
+        b, bpw = beta.add_user()
+        subject, _ = submit(mx_user, g, gpw, [b], b"found by MX\r\n")
+        [got] = wait_for_messages(beta, b, bpw, 1)
+        assert subject.encode() in got and b"by mail.beta.test" in got
+        submit(mx_user, g, gpw, ["x@nullmx.test", "y@no-such-domain.test"], b"nowhere\r\n")
+        reports = wait_for_messages(mx_user, g, gpw, 1, seconds=20)
+        statuses = {}
+        for report in reports:
+            for block in email.message_from_bytes(report).get_payload()[1].get_payload()[1:]:
+                statuses[block["Final-Recipient"]] = block["Status"]
+        assert statuses == {"rfc822; x@nullmx.test": "5.1.10", "rfc822; y@no-such-domain.test": "5.1.2"}, statuses
+    finally:
+        stop_and_check(mx_user)
+
+
+def test_smart_host_with_auth(pair):
+    alpha, beta = pair
+    a, apw = alpha.add_user()
+    b, bpw = beta.add_user()
+    relay_user, relay_pw = beta.add_user()  # alpha's account at the smart host
+    submission = f"smtp:127.0.0.1:{beta.port('submission')}"
+    alpha.cli("transport", "remove", "beta.test")
+    try:
+        alpha.cli("transport", "add", "*", submission, "--auth", relay_user, "--password-stdin",
+                  stdin="wrong\n")
+        submit(alpha, a, apw, [b], b"via the smart host\r\n")
+        deadline = time.time() + 10
+        while True:
+            rows = [line.split("\t") for line in alpha.cli("queue", "list").stdout.splitlines() if b in line]
+            if rows and int(rows[0][4]) >= 1:
+                break
+            assert time.time() < deadline
+            time.sleep(0.3)
+        assert "refused our credentials: 535 5.7.8" in alpha.cli("queue", "show", rows[0][0]).stdout
+        alpha.cli("transport", "add", "*", submission, "--auth", relay_user, "--password-stdin",
+                  stdin=relay_pw + "\n")
+        assert "*\tsmtp:127.0.0.1" in alpha.cli("transport", "list").stdout
+        alpha.cli("queue", "flush")
+        [got] = wait_for_messages(beta, b, bpw, 1)
+        assert b"with ESMTPSA" in got  # over TLS, authenticated
+    finally:
+        alpha.cli("transport", "remove", "*")
+        alpha.cli("transport", "add", "beta.test", f"smtp:127.0.0.1:{beta.port('smtp')}")
