@@ -169,8 +169,8 @@ static int server_open(struct server *srv, const char *datadir, const struct con
 		mta_set_dns(srv->mta, srv->dns);
 		mta_policy_start(srv->mta);
 		srv->smtp = smtp_server_new(srv->loop, srv->mta, srv->store, srv->tls);
-		srv->pop3 = pop3_server_new(srv->loop, srv->store, srv->writer, srv->tls);
-		srv->imap = imap_server_new(srv->loop, srv->store, srv->writer, srv->tls);
+		srv->pop3 = pop3_server_new(srv->loop, srv->store, srv->writer, srv->tls, srv->mta);
+		srv->imap = imap_server_new(srv->loop, srv->store, srv->writer, srv->tls, srv->mta);
 		store_writer_set_idle(srv->writer, mta_index_idle, NULL);
 		rc = srv->queue != NULL ? 0 : cli_error("%s", err);
 	}

@@ -105,6 +105,7 @@ static void login_checked(void *arg, int result, const struct store_recipient *u
 		imap_command_done(s, "OK", "[CAPABILITY %s] Logged in", imap_capabilities(s));
 	} else if (result == 0) {
 		log_info("imap: authentication failed session=%s peer=%s", s->id, conn_peer_ip(s->conn));
+		mta_policy_auth_failed(s->server->mta, conn_peer_ip(s->conn));
 		s->errors++;
 		imap_command_done(s, "NO", "[AUTHENTICATIONFAILED] Invalid credentials");
 	} else {
@@ -114,6 +115,10 @@ static void login_checked(void *arg, int result, const struct store_recipient *u
 
 static void login_start(struct imap_session *s, const char *user, const char *password)
 {
+	if (mta_policy_auth_locked(s->server->mta, conn_peer_ip(s->conn))) {
+		imap_command_done(s, "NO", "[UNAVAILABLE] Too many failed logins from your address; try again later");
+		return;
+	}
 	s->waiting = true;
 	directory_authenticate_async(s->server->store, user, password, offload, s->server->loop,
 				     login_checked, s);

@@ -9,13 +9,16 @@
 #include <stdint.h>
 
 #include "lib/lib.h"
+#include "mta/mta.h"
 #include "net/net.h"
 #include "store/store.h"
 
 /* ---- server ---- */
 typedef struct imap_server imap_server_t;
+/* mta: for the policy's lock-out of addresses with too many failed logins (APPEND
+ * never goes through the pipeline). */
 imap_server_t *imap_server_new(net_loop_t *loop, store_t *store, store_writer_t *writer,
-			       net_tls_t *tls);
+			       net_tls_t *tls, mta_t *mta);
 void imap_server_free(imap_server_t **server);
 /* Accept function for net_listen; arg is the server. */
 void imap_accept(conn_t *conn, void *server);

@@ -13,6 +13,7 @@
 
 struct imap_server {
 	net_loop_t *loop;
+	mta_t *mta;
 	store_t *store;
 	store_writer_t *writer;
 	net_tls_t *tls;

@@ -61,10 +61,11 @@ static const struct {
 };
 
 imap_server_t *imap_server_new(net_loop_t *loop, store_t *store, store_writer_t *writer,
-			       net_tls_t *tls)
+			       net_tls_t *tls, mta_t *mta)
 {
 	imap_server_t *server = xcalloc(1, sizeof(*server));
 
+	server->mta = mta;
 	server->loop = loop;
 	server->store = store;
 	server->writer = writer;

@@ -7,13 +7,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mta/mta.h"
 #include "net/net.h"
 #include "store/store.h"
 
 typedef struct pop3_server pop3_server_t;
 
+/* mta: for the policy's lock-out of addresses with too many failed logins. */
 pop3_server_t *pop3_server_new(net_loop_t *loop, store_t *store, store_writer_t *writer,
-			       net_tls_t *tls);
+			       net_tls_t *tls, mta_t *mta);
 void pop3_server_free(pop3_server_t **server);
 /* Accept function for net_listen; arg is the server. */
 void pop3_accept(conn_t *conn, void *server);

@@ -117,6 +117,7 @@ static void login_checked(void *arg, int result, const struct store_recipient *u
 		open_maildrop(s, user);
 	} else if (result == 0) {
 		log_info("pop3: authentication failed session=%s peer=%s", s->id, conn_peer_ip(s->conn));
+		mta_policy_auth_failed(s->server->mta, conn_peer_ip(s->conn));
 		pop3_error(s, "-ERR [AUTH] Invalid login or password");
 	} else {
 		pop3_reply(s, "-ERR [SYS/TEMP] Cannot check the password now");
@@ -132,6 +133,10 @@ static void offload(void *loop, void (*work)(void *), void (*done)(void *), void
 /* The password hash runs on a helper thread; input waits meanwhile. */
 static void login(struct pop3_session *s, const char *user, const char *password)
 {
+	if (mta_policy_auth_locked(s->server->mta, conn_peer_ip(s->conn))) {
+		pop3_error(s, "-ERR [SYS/TEMP] Too many failed logins from your address; try again later");
+		return;
+	}
 	s->state = POP3_STATE_AUTH_CHECK;
 	conn_pause_read(s->conn);
 	directory_authenticate_async(s->server->store, user, password, offload, s->server->loop,

@@ -8,6 +8,7 @@
 
 struct pop3_server {
 	net_loop_t *loop;
+	mta_t *mta;
 	store_t *store;
 	store_writer_t *writer;
 	net_tls_t *tls;

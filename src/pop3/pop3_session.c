@@ -10,10 +10,11 @@
 #define POP3_OUTPUT_HIGH (256 * 1024)
 
 pop3_server_t *pop3_server_new(net_loop_t *loop, store_t *store, store_writer_t *writer,
-			       net_tls_t *tls)
+			       net_tls_t *tls, mta_t *mta)
 {
 	pop3_server_t *server = xcalloc(1, sizeof(*server));
 
+	server->mta = mta;
 	server->loop = loop;
 	server->store = store;
 	server->writer = writer;

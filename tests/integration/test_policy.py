@@ -3,6 +3,8 @@ tripped, and normal mail still flowing, through smtplib. Changes are made while 
 server runs and must apply within a second. The DNS block list is served by a small
 DNS responder on loopback (a fixture: the server is the client here)."""
 import base64
+import imaplib
+import poplib
 import socket
 import struct
 import tempfile
@@ -230,10 +232,18 @@ def test_failed_logins_lock_the_address_out(server):
             with pytest.raises((smtplib.SMTPAuthenticationError, smtplib.SMTPServerDisconnected)) as e:
                 s.login(user, pw)  # even the right password, while locked out
         assert "421" in str(e.value) or isinstance(e.value, smtplib.SMTPServerDisconnected)
+        # the lock-out covers every way in
+        m = imaplib.IMAP4_SSL("127.0.0.1", server.port("imaps"), ssl_context=tls_context(), timeout=30)
+        with pytest.raises(imaplib.IMAP4.error, match="Too many failed logins"):
+            m.login(user, pw)
+        m.logout()
+        with pytest.raises(poplib.error_proto, match="Too many failed logins"):
+            server.pop3(user, pw)
         time.sleep(3.2)
         with smtplib.SMTP("127.0.0.1", server.port("submission"), timeout=30) as s:
             s.starttls(context=tls_context())
             assert s.login(user, pw)[0] == 235
+        server.pop3(user, pw).quit()
     finally:
         policy(server, "set", "auth_failures_max", "default")
         policy(server, "set", "auth_lockout", "default")
