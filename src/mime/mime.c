@@ -644,3 +644,120 @@ void mime_extract_text(const char *bytes, size_t len, str_t *headers, str_t *bod
 	g_object_unref(parser);
 	g_object_unref(stream);
 }
+
+/* ---- downgrade to 7 bits for a server without 8BITMIME (RFC 6152 3) ---- */
+
+struct downgrade {
+	bool impossible; /* 8-bit data under a signature or in a header */
+	bool changed;
+};
+
+static bool bytes_8bit(const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] >= 0x80)
+			return true;
+	return false;
+}
+
+/* Does the part's content (as it would be written) hold 8-bit octets? */
+static bool part_8bit(GMimePart *part)
+{
+	GMimeDataWrapper *content = g_mime_part_get_content(part);
+	GMimeStream *mem;
+	GByteArray *bytes;
+	bool eight;
+
+	if (content == NULL)
+		return false;
+	mem = g_mime_stream_mem_new();
+	g_mime_data_wrapper_write_to_stream(content, mem);
+	bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	eight = bytes_8bit(bytes->data, bytes->len);
+	g_object_unref(mem);
+	return eight;
+}
+
+static bool headers_8bit(GMimeObject *obj)
+{
+	GMimeHeaderList *list = g_mime_object_get_header_list(obj);
+	int n = list ? g_mime_header_list_get_count(list) : 0;
+
+	for (int i = 0; i < n; i++) {
+		const char *raw = g_mime_header_get_raw_value(g_mime_header_list_get_header_at(list, i));
+		if (raw != NULL && bytes_8bit((const unsigned char *)raw, strlen(raw)))
+			return true;
+	}
+	return false;
+}
+
+static void downgrade_walk(GMimeObject *obj, bool signed_part, struct downgrade *d)
+{
+	if (d->impossible || obj == NULL)
+		return;
+	if (headers_8bit(obj)) {
+		d->impossible = true;
+		return;
+	}
+	if (GMIME_IS_MULTIPART(obj)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(obj);
+		bool under = signed_part || GMIME_IS_MULTIPART_SIGNED(obj) || GMIME_IS_MULTIPART_ENCRYPTED(obj);
+		for (int i = 0; i < g_mime_multipart_get_count(mp); i++)
+			downgrade_walk(g_mime_multipart_get_part(mp, i), under, d);
+	} else if (GMIME_IS_MESSAGE_PART(obj)) {
+		GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+		if (inner != NULL && headers_8bit(GMIME_OBJECT(inner)))
+			d->impossible = true;
+		else if (inner != NULL)
+			downgrade_walk(g_mime_message_get_mime_part(inner), signed_part, d);
+	} else if (GMIME_IS_PART(obj)) {
+		GMimePart *part = GMIME_PART(obj);
+		GMimeContentEncoding enc = g_mime_part_get_content_encoding(part);
+		bool eight = enc == GMIME_CONTENT_ENCODING_8BIT || enc == GMIME_CONTENT_ENCODING_BINARY ||
+			     (enc == GMIME_CONTENT_ENCODING_DEFAULT && part_8bit(part));
+		if (!eight)
+			return;
+		if (signed_part || GMIME_IS_APPLICATION_PKCS7_MIME(obj)) {
+			d->impossible = true; /* converting it would break the signature */
+			return;
+		}
+		GMimeContentType *type = g_mime_object_get_content_type(obj);
+		g_mime_part_set_content_encoding(part, g_mime_content_type_is_type(type, "text", "*")
+							       ? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE
+							       : GMIME_CONTENT_ENCODING_BASE64);
+		d->changed = true;
+	}
+}
+
+int mime_downgrade_7bit(const char *bytes, size_t len, str_t *out)
+{
+	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(bytes, len), *mem;
+	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+	GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
+	struct downgrade d = { 0 };
+	GByteArray *written;
+	int rc = -1;
+
+	if (msg != NULL) {
+		if (headers_8bit(GMIME_OBJECT(msg)))
+			d.impossible = true;
+		downgrade_walk(g_mime_message_get_mime_part(msg), false, &d);
+		if (!d.impossible && d.changed) {
+			GMimeFormatOptions *crlf = g_mime_format_options_new();
+			g_mime_format_options_set_newline_format(crlf, GMIME_NEWLINE_FORMAT_DOS);
+			mem = g_mime_stream_mem_new();
+			g_mime_object_write_to_stream(GMIME_OBJECT(msg), crlf, mem);
+			g_mime_format_options_free(crlf);
+			written = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+			if (!bytes_8bit(written->data, written->len)) {
+				str_append(out, written->data, written->len);
+				rc = 0;
+			}
+			g_object_unref(mem);
+		}
+		g_object_unref(msg);
+	}
+	g_object_unref(parser);
+	g_object_unref(stream);
+	return rc;
+}

@@ -65,4 +65,11 @@ void mime_extract_text(const char *bytes, size_t len, str_t *headers, str_t *bod
 char *mime_parts_serialise(const struct mime_summary *s);
 int mime_parts_parse(const char *text, struct mime_summary *s);
 
+/* A message with 8-bit content made 7-bit for a server without 8BITMIME: parts
+ * sent as 8bit or binary get quoted-printable (text) or base64, everything else as
+ * GMime writes it. Returns 0 with the new message in out, or -1 when that is not
+ * safe: 8-bit data under a signature or encryption (multipart/signed, encrypted,
+ * application/pkcs7-mime), which converting would break, or 8-bit header fields. */
+int mime_downgrade_7bit(const char *bytes, size_t len, str_t *out);
+
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mime/mime.h"
 #include "smtp_private.h"
 
 #define REPLY_LINE_MAX 1024
@@ -57,6 +58,7 @@ struct smtp_client {
 	bool refused; /* MAIL or DATA was refused: the results are set */
 	uint64_t body_off;
 	bool body_bol;
+	str_t converted; /* the message made 7-bit for this server, if it had to be */
 	bool finished; /* freed soon (on a later turn of the loop): touch nothing */
 	LIST_ENTRY(smtp_client) entry;
 };
@@ -205,6 +207,27 @@ static bool needs_8bit(struct smtp_client *c, const struct store_message_ref *re
 	return false;
 }
 
+/* For a server without 8BITMIME: the message made 7-bit (RFC 6152 3), never
+ * touching signed or encrypted parts. 0 with c->converted set, or -1. */
+static int downgrade(struct smtp_client *c, const struct store_message_ref *ref)
+{
+	str_t bytes;
+	int rc = -1;
+
+	str_init(&bytes);
+	str_reserve(&bytes, (size_t)ref->size);
+	if (store_message_read(c->q->store, ref, 0, bytes.data, (size_t)ref->size) == ref->size) {
+		str_init(&c->converted);
+		rc = mime_downgrade_7bit(bytes.data, (size_t)ref->size, &c->converted);
+		if (rc < 0)
+			str_free(&c->converted);
+		else
+			log_info("queue: converted to 7 bits for %s msgid=%s", c->peer, ref->msgid);
+	}
+	str_free(&bytes);
+	return rc;
+}
+
 static void send_rcpts(struct smtp_client *c, size_t upto)
 {
 	for (; c->rcpt_sent < upto; c->rcpt_sent++)
@@ -242,13 +265,15 @@ static void message_start(struct smtp_client *c)
 	first = &c->items[c->msg];
 	eight = needs_8bit(c, &first->ref);
 	utf8 = needs_utf8(c);
-	if (eight && !c->eightbit) {
+	str_free(&c->converted);
+	if (eight && !c->eightbit && downgrade(c, &first->ref) < 0) {
 		results_set_open(c, SMTP_FAIL, "5.6.3", "the receiving server does not accept 8-bit data (no 8BITMIME),"
-				 " and this message is never altered to fit", false);
+				 " and the 8-bit data is under a signature or in a header, so it cannot be converted",
+				 false);
 	} else if (utf8 && !c->smtputf8) {
 		results_set_open(c, SMTP_FAIL, "5.6.7", "the addresses need SMTPUTF8, which the receiving server lacks",
 				 false);
-	} else if (c->size_max > 0 && first->ref.size > c->size_max) {
+	} else if (c->size_max > 0 && (c->converted.data ? (int64_t)c->converted.len : first->ref.size) > c->size_max) {
 		results_set_open(c, SMTP_FAIL, "5.3.4", "the message is larger than the receiving server accepts", false);
 	}
 	if (c->results[0].text != NULL) {
@@ -261,8 +286,9 @@ static void message_start(struct smtp_client *c)
 	str_init(&mail);
 	str_appendf(&mail, "MAIL FROM:<%s>", first->sender);
 	if (c->size_max >= 0)
-		str_appendf(&mail, " SIZE=%lld", (long long)first->ref.size);
-	str_append_cstr(&mail, eight ? " BODY=8BITMIME" : "");
+		str_appendf(&mail, " SIZE=%lld",
+			    c->converted.data ? (long long)c->converted.len : (long long)first->ref.size);
+	str_append_cstr(&mail, eight && c->eightbit ? " BODY=8BITMIME" : "");
 	str_append_cstr(&mail, utf8 ? " SMTPUTF8" : "");
 	send_line(c, "%s", mail.data);
 	str_free(&mail);
@@ -277,19 +303,26 @@ static void message_start(struct smtp_client *c)
 static void body_pump(struct smtp_client *c)
 {
 	const struct store_message_ref *ref = &c->items[c->msg].ref;
+	uint64_t size = c->converted.data ? c->converted.len : (uint64_t)ref->size;
 	char buf[BODY_CHUNK];
 	str_t out;
 
 	str_init(&out);
 	while (c->state == C_BODY && conn_output_length(c->conn) < OUTPUT_HIGH) {
-		if (c->body_off >= (uint64_t)ref->size) {
+		if (c->body_off >= size) {
 			if (!c->body_bol)
 				str_append(&out, "\r\n", 2);
 			str_append(&out, ".\r\n", 3);
 			c->state = C_DOT;
 			break;
 		}
-		ssize_t got = store_message_read(c->q->store, ref, c->body_off, buf, sizeof(buf));
+		ssize_t got;
+		if (c->converted.data != NULL) {
+			got = size - c->body_off < sizeof(buf) ? (ssize_t)(size - c->body_off) : (ssize_t)sizeof(buf);
+			memcpy(buf, c->converted.data + c->body_off, (size_t)got);
+		} else {
+			got = store_message_read(c->q->store, ref, c->body_off, buf, sizeof(buf));
+		}
 		if (got <= 0) {
 			log_warnx("queue: cannot read message msgid=%s", ref->msgid);
 			results_set_open(c, SMTP_DEFER, "4.3.0", "the stored message could not be read", false);
@@ -790,6 +823,7 @@ static void client_free(void *arg)
 	free(c->last_error);
 	str_free(&c->line);
 	str_free(&c->reply);
+	str_free(&c->converted);
 	free(c);
 }
 

@@ -1,5 +1,6 @@
 /* fuzz_mime: any bytes as a stored message through GMime to ENVELOPE,
- * BODYSTRUCTURE and part ranges. Invariant: every range lies inside the message. */
+ * BODYSTRUCTURE and part ranges, and through the 7-bit downgrade. Invariants:
+ * every range lies inside the message; a downgraded message has no 8-bit octet. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -9,11 +10,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready;
 	struct mime_summary s;
+	str_t seven;
 
 	if (!ready) {
 		mime_init();
 		ready = 1;
 	}
+	str_init(&seven);
+	if (mime_downgrade_7bit((const char *)data, size, &seven) == 0)
+		for (size_t i = 0; i < seven.len; i++)
+			if ((unsigned char)seven.data[i] >= 0x80)
+				abort();
+	str_free(&seven);
 	if (mime_summarise((const char *)data, size, &s) < 0)
 		return 0;
 	for (size_t i = 0; i < s.part_count; i++) {

@@ -251,7 +251,17 @@ class OldServer:
         conn.close()
 
 
-def test_8bit_message_to_a_7bit_server_is_returned_not_altered(pair):
+SIGNED_8BIT = ("MIME-Version: 1.0\r\n"
+               "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";"
+               " micalg=sha-256; boundary=S\r\n\r\n"
+               "--S\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+               "Signed Grüße\r\n"
+               "--S\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+               "Content-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCAMIACAQEx\r\n--S--\r\n").encode()
+
+
+def test_8bit_to_a_7bit_server_converted_unless_signed(pair):
+    import quopri
     alpha, _ = pair
     old = OldServer()
     alpha.cli("transport", "add", "old.test", f"smtp:127.0.0.1:{old.port}", "--tls", "none")
@@ -260,17 +270,31 @@ def test_8bit_message_to_a_7bit_server_is_returned_not_altered(pair):
         plain = b"plain ASCII\r\n.leading dot\r\n..two\r\n"
         _, sent = submit(alpha, a, apw, ["x@old.test"], plain)
         deadline = time.time() + 15
-        while not old.received and time.time() < deadline:
+        while len(old.received) < 1 and time.time() < deadline:
             time.sleep(0.1)
         [(mail, rcpts, data)] = old.received
         assert mail.startswith(b"MAIL FROM:<" + a.encode() + b">") and b"BODY=8BITMIME" not in mail
-        assert strip_received(data) == sent  # the dots came through, undone by the receiver
-        submit(alpha, a, apw, ["y@old.test"], "8-bit: Grüße\r\n".encode())
+        assert strip_received(data) == sent  # 7-bit: sent as stored, the dots undone by the receiver
+
+        text = "8-bit text: Grüße, déjà vu\r\n".encode()
+        submit(alpha, a, apw, ["y@old.test"], text)  # 8bit text/plain: made quoted-printable
+        while len(old.received) < 2 and time.time() < deadline + 15:
+            time.sleep(0.1)
+        converted = old.received[1][2]
+        assert max(converted) < 128
+        head, body = converted.split(b"\r\n\r\n", 1)
+        assert b"Content-Transfer-Encoding: quoted-printable" in head
+        assert quopri.decodestring(body).replace(b"\n", b"\r\n").replace(b"\r\r", b"\r") == text
+
+        with smtplib.SMTP("127.0.0.1", alpha.port("submission"), timeout=30) as s:
+            s.starttls(context=tls_context())
+            s.login(a, apw)
+            s.sendmail(a, ["z@old.test"], b"Subject: signed\r\n" + SIGNED_8BIT)
         [report] = wait_for_messages(alpha, a, apw, 1)
         fields = dict(email.message_from_bytes(report).get_payload()[1].get_payload()[1].items())
-        assert fields["Final-Recipient"] == "rfc822; y@old.test"
-        assert fields["Status"] == "5.6.3" and "8BITMIME" in fields["Diagnostic-Code"]
-        assert len(old.received) == 1  # the 8-bit one never went
+        assert fields["Final-Recipient"] == "rfc822; z@old.test"
+        assert fields["Status"] == "5.6.3" and "signature" in fields["Diagnostic-Code"]
+        assert len(old.received) == 2  # the signed one never went, altered or not
     finally:
         alpha.cli("transport", "remove", "old.test")
 
