@@ -317,7 +317,10 @@ bool mta_policy_auth_locked(mta_t *mta, const char *ip)
 
 	counters_ready(&mta->policy.logins);
 	c = counter_get(&mta->policy.logins, ip, param_get(P_AUTH_LOCKOUT));
-	return c != NULL && c->count >= param_get(P_AUTH_FAILURES_MAX);
+	if (c == NULL || c->count < param_get(P_AUTH_FAILURES_MAX))
+		return false;
+	log_info("policy: refused rule=auth_failures_max entry=%lld client=%s", param_get(P_AUTH_FAILURES_MAX), ip);
+	return true;
 }
 
 void mta_policy_auth_failed(mta_t *mta, const char *ip)
