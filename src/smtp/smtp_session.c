@@ -277,8 +277,9 @@ static void session_start(conn_t *conn, smtp_server_t *server, enum smtp_mode mo
 		 mode == SMTP_MODE_MX ? "mx" : "submission", conn_is_tls(conn));
 	if (conn_over_limit(conn)) {
 		smtp_reply(s, "421 4.7.0 %s Too many connections, try again later", host);
-		log_info("policy: refused rule=conn_per_ip_max entry=%lld client=%s", param_get(P_CONN_PER_IP_MAX),
-			 conn_peer_ip(conn));
+		bool per_ip = conn_peer_conn_count(conn) > (size_t)param_get(P_CONN_PER_IP_MAX);
+		log_info("policy: refused rule=%s entry=%lld client=%s", per_ip ? "conn_per_ip_max" : "conn_max",
+			 param_get(per_ip ? P_CONN_PER_IP_MAX : P_CONN_MAX), conn_peer_ip(conn));
 		session_close(s);
 		return;
 	}
