@@ -407,6 +407,7 @@ def test_mx_routing_null_mx_and_missing_domains(pair):
         ("mx.beta.test", "A"): ["127.0.0.1"],
         ("backup.beta.test", "A"): ["127.0.0.1"],
         ("nullmx.test", "MX"): [(0, ".")],
+        ("amx.test", "A"): ["127.0.0.1"],  # no MX: the domain's own address (RFC 5321 5.1)
     })
     mx_user = Server(tempfile.mkdtemp(prefix="sealpost-mx-"),
                      {**FAST_RETRY, "dns_servers": f"127.0.0.1:{dns.port}",
@@ -417,13 +418,18 @@ def test_mx_routing_null_mx_and_missing_domains(pair):
         subject, _ = submit(mx_user, g, gpw, [b], b"found by MX\r\n")
         [got] = wait_for_messages(beta, b, bpw, 1)
         assert subject.encode() in got and b"by mail.beta.test" in got
-        submit(mx_user, g, gpw, ["x@nullmx.test", "y@no-such-domain.test"], b"nowhere\r\n")
-        reports = wait_for_messages(mx_user, g, gpw, 1, seconds=20)
-        statuses = {}
-        for report in reports:
-            for block in email.message_from_bytes(report).get_payload()[1].get_payload()[1:]:
-                statuses[block["Final-Recipient"]] = block["Status"]
-        assert statuses == {"rfc822; x@nullmx.test": "5.1.10", "rfc822; y@no-such-domain.test": "5.1.2"}, statuses
+        submit(mx_user, g, gpw, ["x@nullmx.test", "y@no-such-domain.test", "z@amx.test"], b"nowhere\r\n")
+        statuses, remotes = {}, {}
+        deadline = time.time() + 20
+        while len(statuses) < 3 and time.time() < deadline:
+            for report in mx_user.fetch_all(g, gpw):
+                for block in email.message_from_bytes(report).get_payload()[1].get_payload()[1:]:
+                    statuses[block["Final-Recipient"]] = block["Status"]
+                    remotes[block["Final-Recipient"]] = block["Remote-MTA"]
+            time.sleep(0.3)
+        assert statuses == {"rfc822; x@nullmx.test": "5.1.10", "rfc822; y@no-such-domain.test": "5.1.2",
+                            "rfc822; z@amx.test": "5.7.1"}, statuses  # beta, found by A, relays for no one
+        assert remotes["rfc822; z@amx.test"] == "dns; amx.test[127.0.0.1]"
     finally:
         stop_and_check(mx_user)
 
