@@ -18,7 +18,9 @@ static const char usage_text[] =
 	"     sender_hourly_max, tarpit_after, tarpit_delay, auth_failures_max, auth_lockout\n"
 	"LIST: relay_networks, client_allow, client_block (networks: 192.0.2.0/24, 2001:db8::/32),\n"
 	"      helo_block (a name, or *.domain), sender_allow, sender_block, recipient_block\n"
-	"      (an address, @domain or domain), dnsbl_zones (zones such as zen.example.org)\n";
+	"      (an address, @domain or domain), dnsbl_zones (zones such as zen.example.org),\n"
+	"      tls_verify, tls_encrypt, tls_none (domains reached by MX: their TLS policy;\n"
+	"      a transport names its own with --tls)\n";
 
 static void print_setting(const char *name, const char *value, void *arg)
 {

@@ -24,7 +24,7 @@ static const enum param_id settable[] = {
 };
 static const char *const list_names[] = {
 	"relay_networks", "client_allow", "client_block", "helo_block", "sender_allow", "sender_block",
-	"recipient_block", "dnsbl_zones",
+	"recipient_block", "dnsbl_zones", "tls_verify", "tls_encrypt", "tls_none",
 };
 
 bool mta_policy_setting_valid(const char *name)

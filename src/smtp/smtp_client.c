@@ -797,6 +797,15 @@ void smtp_client_start(struct smtp_queue *q, const char *domain, struct store_qu
 		free(bare);
 		client_next_host(c);
 	} else {
+		/* Found by MX: the policy's tls_verify / tls_encrypt / tls_none lists say how. */
+		static const struct { const char *list; enum tls_policy policy; } lists[] = {
+			{ "tls_verify", TLS_VERIFY }, { "tls_encrypt", TLS_ENCRYPT }, { "tls_none", TLS_NONE },
+		};
+		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+			if (store_policy_list_has(q->store, lists[i].list, domain) == 1) {
+				c->tls_policy = lists[i].policy;
+				break;
+			}
 		net_dns_mx(q->dns, domain, mx_found, c);
 	}
 }

@@ -430,6 +430,23 @@ def test_mx_routing_null_mx_and_missing_domains(pair):
         assert statuses == {"rfc822; x@nullmx.test": "5.1.10", "rfc822; y@no-such-domain.test": "5.1.2",
                             "rfc822; z@amx.test": "5.7.1"}, statuses  # beta, found by A, relays for no one
         assert remotes["rfc822; z@amx.test"] == "dns; amx.test[127.0.0.1]"
+
+        # A TLS policy for a domain reached by MX: verify (beta's certificate is self-signed)
+        mx_user.cli("policy", "add", "tls_verify", "beta.test")
+        submit(mx_user, g, gpw, [b], b"verified or not at all\r\n")
+        deadline = time.time() + 10
+        while True:
+            rows = [line.split("\t") for line in mx_user.cli("queue", "list").stdout.splitlines() if b in line]
+            if rows and int(rows[0][4]) >= 1:
+                break
+            assert time.time() < deadline
+            time.sleep(0.3)
+        assert "certificate verify failed" in mx_user.cli("queue", "show", rows[0][0]).stdout
+        mx_user.cli("policy", "remove", "tls_verify", "beta.test")
+        mx_user.cli("policy", "add", "tls_encrypt", "beta.test")
+        mx_user.cli("queue", "flush")
+        got = wait_for_messages(beta, b, bpw, 2)
+        assert len(got) == 2 and b"with ESMTPS id" in got[1]
     finally:
         stop_and_check(mx_user)
 
