@@ -19,7 +19,7 @@ def data():
 
 
 @pytest.mark.parametrize("sub", ["init", "user", "alias", "group", "site", "domain", "queue",
-                                 "config", "serve"])
+                                 "transport", "policy", "config", "serve"])
 def test_every_subcommand_has_help(sub):
     out = run(sub, "--help")
     assert out.returncode == 0 and "usage: sealpost" in out.stdout
