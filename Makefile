@@ -25,7 +25,7 @@ FUZZ_SECONDS ?= 60
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 HEADERS   := $(wildcard src/*/*.h)
 
-.PHONY: all run test unit integration bench deps clean asan fuzz
+.PHONY: all run test unit integration bench deps clean asan tsan fuzz
 all: build/sealpost
 
 deps:
@@ -58,6 +58,19 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS) $(HEADERS)
 	clang $(filter-out -Wshadow,$(BASEFLAGS)) -O1 -g -fsanitize=fuzzer,address,undefined $< $(FUZZ_OBJS) -o $@ $(LIBS)
 
 asan: build/asan/sealpost
+
+# ThreadSanitizer build, run by hand: SEALPOST_BIN=build/tsan/sealpost
+# /usr/bin/python3 -m pytest tests/integration, then grep the servers' logs
+# (/tmp/sealpost-*/serve.log) for "ThreadSanitizer".
+TSAN_OBJS := $(SRCS:src/%.c=build/tsan/obj/%.o)
+build/tsan/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	@echo "CC [tsan] $<"; $(CC) $(BASEFLAGS) -O1 -fsanitize=thread -c $< -o $@
+
+build/tsan/sealpost: $(TSAN_OBJS)
+	$(CC) -O1 -fsanitize=thread $^ -o $@ $(LIBS)
+
+tsan: build/tsan/sealpost
 
 run: deps build/sealpost
 	@sh scripts/demo

@@ -192,6 +192,8 @@ static void server_close(struct server *srv)
 	imap_server_free(&srv->imap);
 	store_writer_stop(&srv->writer); /* completions it posts run in net_loop_free */
 	net_timer_free(&srv->shutdown_timer);
+	if (srv->mta != NULL)
+		mta_policy_stop(srv->mta); /* its timer belongs to the loop */
 	net_loop_free(&srv->loop);
 	smtp_queue_free(&srv->queue);
 	mta_free(&srv->mta);

@@ -38,7 +38,7 @@ void mta_free(mta_t **mta)
 {
 	if (*mta == NULL)
 		return;
-	net_timer_free(&(*mta)->policy.timer);
+	mta_policy_stop(*mta);
 	mta_policy_counters_free(&(*mta)->policy.senders);
 	mta_policy_counters_free(&(*mta)->policy.logins);
 	free((*mta)->hostname);

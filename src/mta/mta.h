@@ -84,8 +84,10 @@ mta_report_t *mta_report_new(mta_t *mta, const struct mta_dsn *d);
 struct store_delivery *mta_report_delivery(mta_report_t *r);
 void mta_report_free(mta_report_t **r);
 /* ---- policy: the administrator's controls (sealpost policy), see mta_policy.c ---- */
-/* Starts applying the policy settings (once a second, over today's parameters). */
+/* Starts applying the policy settings (once a second, over today's parameters);
+ * stop before the loop is freed (the timer belongs to it). */
 void mta_policy_start(mta_t *mta);
+void mta_policy_stop(mta_t *mta);
 /* The resolver for DNS block lists. */
 void mta_set_dns(mta_t *mta, net_dns_t *dns);
 bool mta_policy_setting_valid(const char *name);

@@ -68,6 +68,11 @@ static void policy_reload(void *arg)
 	net_timer_start(mta->policy.timer, 1000);
 }
 
+void mta_policy_stop(mta_t *mta)
+{
+	net_timer_free(&mta->policy.timer);
+}
+
 void mta_policy_start(mta_t *mta)
 {
 	for (size_t i = 0; i < sizeof(settable) / sizeof(settable[0]); i++)
