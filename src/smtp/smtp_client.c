@@ -131,16 +131,21 @@ static void message_report(struct smtp_client *c)
 	c->msg = c->msg_end;
 }
 
+/* Makes the message at c->msg current: its rows, and empty results for them. */
+static void message_open(struct smtp_client *c)
+{
+	c->msg_end = c->msg + 1;
+	while (c->msg_end < c->n && c->items[c->msg_end].ref.message_id == c->items[c->msg].ref.message_id)
+		c->msg_end++;
+	c->results = xcalloc(c->msg_end - c->msg, sizeof(*c->results));
+}
+
 /* Ends every message left, the current one included, with one result. */
 static void settle_all(struct smtp_client *c, enum smtp_verdict v, const char *status, const char *text)
 {
 	while (c->msg < c->n) {
-		if (c->results == NULL) {
-			c->msg_end = c->msg + 1;
-			while (c->msg_end < c->n && c->items[c->msg_end].ref.message_id == c->items[c->msg].ref.message_id)
-				c->msg_end++;
-			c->results = xcalloc(c->msg_end - c->msg, sizeof(*c->results));
-		}
+		if (c->results == NULL)
+			message_open(c);
 		results_set_open(c, v, status, text, false);
 		message_report(c);
 	}
@@ -157,8 +162,7 @@ static void set_error(struct smtp_client *c, const char *fmt, ...)
 	str_vappendf(&s, fmt, ap);
 	va_end(ap);
 	free(c->last_error);
-	c->last_error = xstrdup(s.data);
-	str_free(&s);
+	c->last_error = str_steal(&s);
 }
 
 /* ---- talking ---- */
@@ -256,10 +260,7 @@ static void message_start(struct smtp_client *c)
 		send_line(c, "QUIT");
 		return;
 	}
-	c->msg_end = c->msg + 1;
-	while (c->msg_end < c->n && c->items[c->msg_end].ref.message_id == c->items[c->msg].ref.message_id)
-		c->msg_end++;
-	c->results = xcalloc(c->msg_end - c->msg, sizeof(*c->results));
+	message_open(c);
 	c->rcpt_sent = c->rcpt_replied = c->accepted = 0;
 	c->refused = false;
 	first = &c->items[c->msg];

@@ -50,6 +50,19 @@ def strip_received(message):
     return b"\r\n".join(lines[i:])
 
 
+def tried_row(server, recipient, seconds=10):
+    """The queue row (the columns of `queue list`) for recipient, once it has been
+    tried at least once."""
+    deadline = time.time() + seconds
+    while True:
+        rows = [line.split("\t") for line in server.cli("queue", "list").stdout.splitlines()
+                if recipient in line]
+        if rows and int(rows[0][4]) >= 1:
+            return rows[0]
+        assert time.time() < deadline, rows
+        time.sleep(0.3)
+
+
 def wait_for_messages(server, user, password, count, seconds=15):
     deadline = time.time() + seconds
     while True:
@@ -81,15 +94,7 @@ def test_receiver_down_then_back(pair):
     beta.stop()
     try:
         subject, _ = submit(alpha, a, apw, [b], b"patience\r\n")
-        deadline = time.time() + 10
-        while True:  # tried, failed, waiting with the reason
-            listed = alpha.cli("queue", "list").stdout.splitlines()
-            mine = [line for line in listed if b in line]
-            if mine and int(mine[0].split("\t")[4]) >= 1:
-                break
-            assert time.time() < deadline, listed
-            time.sleep(0.3)
-        qid = mine[0].split("\t")[0]
+        qid = tried_row(alpha, b)[0]  # tried, failed, waiting with the reason
         shown = alpha.cli("queue", "show", qid).stdout
         assert "last error: cannot connect to" in shown, shown
     finally:
@@ -150,14 +155,7 @@ def test_tls_policies(pair):
         # verify: beta's certificate is self-signed, so nothing goes, and the reason is kept
         alpha.cli("transport", "add", "beta.test", f"smtp:127.0.0.1:{port}", "--tls", "verify")
         submit(alpha, a, apw, [b], b"only over verified TLS\r\n")
-        deadline = time.time() + 10
-        while True:
-            rows = [line.split("\t") for line in alpha.cli("queue", "list").stdout.splitlines() if b in line]
-            if rows and int(rows[0][4]) >= 1:
-                break
-            assert time.time() < deadline
-            time.sleep(0.3)
-        shown = alpha.cli("queue", "show", rows[0][0]).stdout
+        shown = alpha.cli("queue", "show", tried_row(alpha, b)[0]).stdout
         assert "TLS with 127.0.0.1[127.0.0.1] failed: certificate verify failed" in shown, shown
         # encrypt: TLS without verification goes through, and beta saw TLS
         alpha.cli("transport", "add", "beta.test", f"smtp:127.0.0.1:{port}", "--tls", "encrypt")
@@ -434,14 +432,7 @@ def test_mx_routing_null_mx_and_missing_domains(pair):
         # A TLS policy for a domain reached by MX: verify (beta's certificate is self-signed)
         mx_user.cli("policy", "add", "tls_verify", "beta.test")
         submit(mx_user, g, gpw, [b], b"verified or not at all\r\n")
-        deadline = time.time() + 10
-        while True:
-            rows = [line.split("\t") for line in mx_user.cli("queue", "list").stdout.splitlines() if b in line]
-            if rows and int(rows[0][4]) >= 1:
-                break
-            assert time.time() < deadline
-            time.sleep(0.3)
-        assert "certificate verify failed" in mx_user.cli("queue", "show", rows[0][0]).stdout
+        assert "certificate verify failed" in mx_user.cli("queue", "show", tried_row(mx_user, b)[0]).stdout
         mx_user.cli("policy", "remove", "tls_verify", "beta.test")
         mx_user.cli("policy", "add", "tls_encrypt", "beta.test")
         mx_user.cli("queue", "flush")
@@ -462,14 +453,7 @@ def test_smart_host_with_auth(pair):
         alpha.cli("transport", "add", "*", submission, "--auth", relay_user, "--password-stdin",
                   stdin="wrong\n")
         submit(alpha, a, apw, [b], b"via the smart host\r\n")
-        deadline = time.time() + 10
-        while True:
-            rows = [line.split("\t") for line in alpha.cli("queue", "list").stdout.splitlines() if b in line]
-            if rows and int(rows[0][4]) >= 1:
-                break
-            assert time.time() < deadline
-            time.sleep(0.3)
-        assert "refused our credentials: 535 5.7.8" in alpha.cli("queue", "show", rows[0][0]).stdout
+        assert "refused our credentials: 535 5.7.8" in alpha.cli("queue", "show", tried_row(alpha, b)[0]).stdout
         alpha.cli("transport", "add", "*", submission, "--auth", relay_user, "--password-stdin",
                   stdin=relay_pw + "\n")
         assert "*\tsmtp:127.0.0.1" in alpha.cli("transport", "list").stdout
