@@ -91,9 +91,11 @@ static int64_t parse_date_time(const char *text)
 	return (int64_t)timegm(&tm) - offset;
 }
 
-/* CATENATE (TEXT literal / URL url ...): the joined message into out. Returns
- * 0, or -1 with the reply in why ("BAD ..." or "NO ..."). */
-static int catenate(struct imap_session *s, const struct imap_arg *list, str_t *out, str_t *why)
+/* CATENATE (TEXT literal / URL url ...): the joined message into out. before is
+ * what the command's earlier messages hold: all of them together stay within
+ * message_size_max, as its literals do (a URL could otherwise multiply stored
+ * bytes in memory). Returns 0, or -1 with the reply in why ("BAD ..." or "NO ..."). */
+static int catenate(struct imap_session *s, const struct imap_arg *list, int64_t before, str_t *out, str_t *why)
 {
 	for (size_t i = 0; i < list->count; i += 2) {
 		const struct imap_arg *kind = &list->children[i], *value = kind + 1;
@@ -113,7 +115,7 @@ static int catenate(struct imap_session *s, const struct imap_arg *list, str_t *
 			str_append_cstr(why, "BAD Syntax: CATENATE (TEXT literal / URL url ...)");
 			return -1;
 		}
-		if ((int64_t)out->len > param_get(P_MESSAGE_SIZE_MAX)) {
+		if (before + (int64_t)out->len > param_get(P_MESSAGE_SIZE_MAX)) {
 			str_append_cstr(why, "NO [TOOBIG] The joined message is larger than the limit");
 			return -1;
 		}
@@ -127,7 +129,8 @@ static int catenate(struct imap_session *s, const struct imap_arg *list, str_t *
 
 /* One "[(flags)] [date] literal|CATENATE (...)" group from args[*pos]; returns
  * 0, or -1 with the reply in why. */
-static int parse_message(struct imap_session *s, size_t *pos, struct append_message *m, str_t *why)
+static int parse_message(struct imap_session *s, size_t *pos, int64_t before, struct append_message *m,
+			 str_t *why)
 {
 	const struct imap_arg *a = s->cmd.args;
 	struct imap_flag_list fl = { 0 };
@@ -146,7 +149,7 @@ static int parse_message(struct imap_session *s, size_t *pos, struct append_mess
 	str_init(&m->joined);
 	if (*pos + 1 < s->cmd.argc && a[*pos].type == IMAP_ARG_ATOM && strcasecmp(a[*pos].str, "CATENATE") == 0 &&
 	    a[*pos + 1].type == IMAP_ARG_LIST) {
-		if (catenate(s, &a[*pos + 1], &m->joined, why) < 0)
+		if (catenate(s, &a[*pos + 1], before, &m->joined, why) < 0)
 			return -1;
 		(*pos)++;
 	} else if (*pos >= s->cmd.argc || a[*pos].type != IMAP_ARG_LITERAL || a[*pos].len == 0) {
@@ -179,7 +182,7 @@ static struct append_job *parse_messages(struct imap_session *s, int64_t *octets
 		}
 		j->msgs = xrealloc(j->msgs, (j->count + 1) * sizeof(*j->msgs));
 		memset(&j->msgs[j->count], 0, sizeof(*j->msgs));
-		if (parse_message(s, &pos, &j->msgs[j->count++], &why) < 0)
+		if (parse_message(s, &pos, *octets_r, &j->msgs[j->count++], &why) < 0)
 			goto bad;
 		*octets_r += (int64_t)j->msgs[j->count - 1].a.len;
 	}
